@@ -1,0 +1,35 @@
+#pragma once
+// Storage: a reference-counted block of device memory. Tensors are views (shape, strides, offset) into one.
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "iccrt/core/device.hpp"
+#include "iccrt/core/export.hpp"
+
+namespace iccrt {
+
+class ICCRT_API StorageImpl {
+ public:
+  // Allocates `nbytes` on `device` with its allocator.
+  StorageImpl(size_t nbytes, Device device);
+  // Wraps memory owned elsewhere (NumPy arrays, DLPack); `deleter` runs when the last reference goes.
+  StorageImpl(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
+  ~StorageImpl();
+  StorageImpl(const StorageImpl&) = delete;
+  StorageImpl& operator=(const StorageImpl&) = delete;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  const Device& device() const { return device_; }
+
+ private:
+  void* data_;
+  size_t nbytes_;
+  Device device_;
+  std::function<void(void*)> deleter_;
+};
+
+using Storage = std::shared_ptr<StorageImpl>;
+
+}  // namespace iccrt

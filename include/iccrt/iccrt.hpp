@@ -1,0 +1,16 @@
+#pragma once
+// Everything public in one include.
+#include "iccrt/core/allocator.hpp"
+#include "iccrt/core/caching_allocator.hpp"
+#include "iccrt/core/config.hpp"
+#include "iccrt/core/device.hpp"
+#include "iccrt/core/dtype.hpp"
+#include "iccrt/core/error.hpp"
+#include "iccrt/core/generator.hpp"
+#include "iccrt/core/half.hpp"
+#include "iccrt/core/scalar.hpp"
+#include "iccrt/core/storage.hpp"
+#include "iccrt/core/tensor.hpp"
+#include "iccrt/ops/elementwise.hpp"
+#include "iccrt/ops/matmul.hpp"
+#include "iccrt/ops/reduce.hpp"

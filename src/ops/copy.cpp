@@ -1,0 +1,96 @@
+// Tensor methods that move or convert element data: contiguous, clone, to, copy_, fill_, item.
+// Note [Cross-device copies]: the kernels only copy within one device. A copy between devices first makes a
+// contiguous buffer of the destination dtype on the source device, moves its bytes with one memcpy, and
+// then scatters it into the destination's layout on the destination device if that layout is not contiguous.
+#include <cmath>
+
+#include "src/ops/op_common.hpp"
+
+namespace iccrt {
+namespace {
+
+void copy_same_device(const Tensor& dst, const Tensor& src_in) {
+  if (dst.numel() == 0) return;
+  const Tensor src = detail::unalias(dst, src_in);
+  const auto args = detail::elementwise_args(dst, {&src});
+  detail::run_on(
+      dst.device(), [&] { kernels::cpu::copy(args); }, [&](void* s) { kernels::cuda::copy(args, s); });
+}
+
+}  // namespace
+
+Tensor Tensor::contiguous() const {
+  if (is_contiguous()) return *this;
+  return clone();
+}
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape_, TensorOptions(dtype_, device()));
+  copy_same_device(out, *this);
+  return out;
+}
+
+Tensor Tensor::to(Device device) const { return to(device, dtype_); }
+Tensor Tensor::to(DType dtype) const { return to(device(), dtype); }
+
+Tensor Tensor::to(Device device, DType dtype) const {
+  if (device == this->device() && dtype == dtype_) return *this;
+  Tensor out = empty(shape_, TensorOptions(dtype, device));
+  out.copy_(*this);
+  return out;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  ICCRT_CHECK(defined() && src.defined(), "copy_: undefined tensor");
+  broadcast_shapes(shape_, src.shape());  // raises with both shapes if they do not broadcast
+  ICCRT_CHECK_SHAPE(broadcast_shapes(shape_, src.shape()) == shape_, "copy_: source shape ", src.shape(),
+                    " cannot be broadcast to destination shape ", shape_);
+  if (numel() == 0) return *this;
+  const Device dd = device(), sd = src.device();
+  if (dd == sd) {
+    copy_same_device(*this, src);
+    return *this;
+  }
+  // Cross-device: see Note [Cross-device copies].
+  Tensor staged = src.expand(shape_).to(sd, dtype_).contiguous();
+  Tensor landing = is_contiguous() ? *this : empty(shape_, TensorOptions(dtype_, dd));
+  cuda::memcpy(landing.data_ptr(), dd, staged.data_ptr(), sd, static_cast<size_t>(staged.nbytes()));
+  if (!is_contiguous()) copy_same_device(*this, landing);
+  return *this;
+}
+
+Tensor& Tensor::fill_(Scalar value) {
+  ICCRT_CHECK(defined(), "fill_ on an undefined tensor");
+  if (is_integral(dtype_) && value.kind == Scalar::Kind::Float) {
+    ICCRT_CHECK_DTYPE(std::floor(value.d) == value.d && std::isfinite(value.d), "fill_: value ", value.d,
+                      " is not representable in ", dtype_name(dtype_));
+  }
+  if (numel() == 0) return *this;
+  const auto args = detail::elementwise_args(*this, {});
+  detail::run_on(
+      device(), [&] { kernels::cpu::fill(args, value); }, [&](void* s) { kernels::cuda::fill(args, value, s); });
+  return *this;
+}
+
+Scalar Tensor::item() const {
+  ICCRT_CHECK_VALUE(defined() && numel() == 1, "item() needs a tensor with exactly one element, got shape ",
+                    defined() ? shape_ : Shape{});
+  Tensor host = to(kCPU).contiguous();
+  return dispatch(dtype_, [&](auto tag) -> Scalar {
+    using T = typename decltype(tag)::type;
+    const T v = *static_cast<const T*>(host.data_ptr());
+    if constexpr (std::is_same_v<T, bool>) return Scalar(v);
+    else if constexpr (std::is_integral_v<T>) return Scalar(static_cast<int64_t>(v));
+    else return Scalar(static_cast<double>(static_cast<opmath_t<T>>(v)));
+  });
+}
+
+double Tensor::get(const std::vector<int64_t>& index) const {
+  ICCRT_CHECK_INDEX(static_cast<int64_t>(index.size()) == dim(), "get: expected ", dim(), " indices, got ",
+                    index.size());
+  Tensor t = *this;
+  for (int64_t i = static_cast<int64_t>(index.size()) - 1; i >= 0; --i) t = t.select(i, index[i]);
+  return t.item().to<double>();
+}
+
+}  // namespace iccrt
