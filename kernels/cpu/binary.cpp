@@ -115,38 +115,44 @@ constexpr int64_t grain_for() {
   return kOp == BinaryOp::Pow ? kPowGrain : kParallelGrain;
 }
 
+template <BinaryOp kOp, class T>
+void run_binary(const ElementwiseArgs& a) {
+  using M = opmath_t<T>;
+  detail::map<out_t<kOp, T>, T, T>(a, grain_for<kOp>(), [](M x, M y) { return apply<kOp>(x, y); });
+}
+
+template <BinaryOp kOp, class T>
+void run_binary_scalar(const ElementwiseArgs& a, Scalar s, bool reversed) {
+  using M = opmath_t<T>;
+  using Out = out_t<kOp, T>;
+  const M v = s.to<M>();
+  if constexpr (kOp == BinaryOp::Pow && std::is_floating_point_v<M>) {
+    if (!reversed && v == M(2)) {  // x ** 2 is common (squares in losses and norms); skip pow's cost
+      detail::map<Out, T>(a, kParallelGrain, [](M x) { return x * x; });
+      return;
+    }
+  }
+  if (reversed) {
+    detail::map<Out, T>(a, grain_for<kOp>(), [v](M x) { return apply<kOp>(v, x); });
+  } else {
+    detail::map<Out, T>(a, grain_for<kOp>(), [v](M x) { return apply<kOp>(x, v); });
+  }
+}
+
 }  // namespace
 
 void binary(BinaryOp op, const ElementwiseArgs& a) {
   dispatch_op(op, [&](auto op_tag) {
-    constexpr BinaryOp kOp = decltype(op_tag)::value;
     dispatch(a.dtype[1], [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      using M = opmath_t<T>;
-      detail::map<out_t<kOp, T>, T, T>(a, grain_for<kOp>(), [](M x, M y) { return apply<kOp>(x, y); });
+      run_binary<decltype(op_tag)::value, typename decltype(tag)::type>(a);
     });
   });
 }
 
 void binary_scalar(BinaryOp op, const ElementwiseArgs& a, Scalar s, bool reversed) {
   dispatch_op(op, [&](auto op_tag) {
-    constexpr BinaryOp kOp = decltype(op_tag)::value;
     dispatch(a.dtype[1], [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      using M = opmath_t<T>;
-      using Out = out_t<kOp, T>;
-      const M v = s.to<M>();
-      if constexpr (kOp == BinaryOp::Pow && std::is_floating_point_v<M>) {
-        if (!reversed && v == M(2)) {  // x ** 2 is common (squares in losses and norms); skip pow's cost
-          detail::map<Out, T>(a, kParallelGrain, [](M x) { return x * x; });
-          return;
-        }
-      }
-      if (reversed) {
-        detail::map<Out, T>(a, grain_for<kOp>(), [v](M x) { return apply<kOp>(v, x); });
-      } else {
-        detail::map<Out, T>(a, grain_for<kOp>(), [v](M x) { return apply<kOp>(x, v); });
-      }
+      run_binary_scalar<decltype(op_tag)::value, typename decltype(tag)::type>(a, s, reversed);
     });
   });
 }

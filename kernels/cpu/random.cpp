@@ -1,6 +1,7 @@
 // Uniform and normal draws from Philox (kernels/common/philox.hpp). Value i depends only on (seed, offset, i),
 // so any split across threads, and the CUDA kernels, give the same values.
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/common/philox.hpp"
 #include "kernels/cpu/cpu_kernels.hpp"

@@ -2,8 +2,11 @@
 // Private to kernels/cuda: error checks, launch bookkeeping and the index math every kernel file shares.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
+#include <string>
 #include <type_traits>
+#include <utility>
 
 #include "iccrt/core/error.hpp"
 #include "kernels/common/kernel_args.hpp"
@@ -45,13 +48,16 @@ void launch(const char* name, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 // Streaming multiprocessors of the current device, cached: grid sizes are a multiple of it.
 inline int sm_count() {
   constexpr int kMaxDevices = 64;
-  static int cache[kMaxDevices] = {};  // benign race: every thread computes the same value
+  static std::atomic<int> cache[kMaxDevices];  // 0 until first asked; racing threads store the same value
   int dev = 0;
   ICCRT_CUDA_CHECK(cudaGetDevice(&dev), "cudaGetDevice");
-  if (dev < kMaxDevices && cache[dev] > 0) return cache[dev];
+  if (dev < kMaxDevices) {
+    const int cached = cache[dev].load(std::memory_order_relaxed);
+    if (cached > 0) return cached;
+  }
   int n = 0;
   ICCRT_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "querying the SM count");
-  if (dev < kMaxDevices) cache[dev] = n;
+  if (dev < kMaxDevices) cache[dev].store(n, std::memory_order_relaxed);
   return n;
 }
 
@@ -129,12 +135,13 @@ struct OffsetCalc {
 // shape: outermost first (as in kernel_args.hpp); strides[k]: operand k's strides in the same order.
 template <int N, class index_t>
 OffsetCalc<N, index_t> make_offset_calc(int ndim, const int64_t* shape, const int64_t* const* strides) {
+  using offset_t = typename OffsetCalc<N, index_t>::offset_t;
   OffsetCalc<N, index_t> c;
   c.ndim = ndim;
   for (int d = 0; d < ndim; ++d) {
     const int src = ndim - 1 - d;
     c.size[d] = IntDivider<index_t>(static_cast<index_t>(shape[src] > 0 ? shape[src] : 1));
-    for (int k = 0; k < N; ++k) c.stride[d][k] = static_cast<typename OffsetCalc<N, index_t>::offset_t>(strides[k][src]);
+    for (int k = 0; k < N; ++k) c.stride[d][k] = static_cast<offset_t>(strides[k][src]);
   }
   return c;
 }

@@ -27,6 +27,19 @@ void init_errors(py::module_& m) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
     }
   });
+
+  // For the tests: raises the C++ exception named `kind`, so each translation above is checked.
+  m.def("_throw", [](const std::string& kind, const std::string& msg) {
+    if (kind == "Error") throw Error(msg);
+    if (kind == "ValueError") throw ValueError(msg);
+    if (kind == "ShapeError") throw ShapeError(msg);
+    if (kind == "DTypeError") throw DTypeError(msg);
+    if (kind == "DeviceError") throw DeviceError(msg);
+    if (kind == "IndexError") throw IndexError(msg);
+    if (kind == "NotImplemented") throw NotImplemented(msg);
+    if (kind == "InternalError") detail::throw_internal(__FILE__, __LINE__, "false", msg);
+    throw std::invalid_argument("unknown kind " + kind);
+  });
 }
 
 std::vector<int64_t> dims_from_object(const py::object& dim) {

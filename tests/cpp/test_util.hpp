@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -79,11 +78,12 @@ inline int64_t numel_of(const Shape& s) {
 }
 
 // Calls f(index) for every index of `shape` in row-major order (once for a 0-d shape, never for a size-0 one).
-inline void for_each_index(const Shape& shape, const std::function<void(const std::vector<int64_t>&)>& f) {
+template <class F>
+void for_each_index(const Shape& shape, F&& f) {
   if (numel_of(shape) == 0) return;
   std::vector<int64_t> idx(shape.size(), 0);
   while (true) {
-    f(idx);
+    f(static_cast<const std::vector<int64_t>&>(idx));
     int64_t d = static_cast<int64_t>(shape.size()) - 1;
     for (; d >= 0; --d) {
       if (++idx[d] < shape[d]) break;
@@ -93,28 +93,46 @@ inline void for_each_index(const Shape& shape, const std::function<void(const st
   }
 }
 
-// Element at a raw pointer of dtype t, as double.
-inline double load_as_double(const void* p, DType t) {
-  return dispatch(t, [&](auto tag) -> double {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
-      return static_cast<double>(static_cast<float>(*static_cast<const T*>(p)));
-    } else {
-      return static_cast<double>(*static_cast<const T*>(p));
-    }
-  });
+template <class T>
+double as_double(T v) {
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+    return static_cast<double>(static_cast<float>(v));
+  } else {
+    return static_cast<double>(v);
+  }
 }
 
 // The logical values of a CPU tensor in row-major order, read through its strides and offset.
 inline std::vector<double> to_host(const Tensor& t) {
-  std::vector<double> out;
-  out.reserve(static_cast<size_t>(numel_of(t.shape())));
-  const char* base = static_cast<const char*>(t.data_ptr());
-  const int64_t item = t.itemsize();
-  for_each_index(t.shape(), [&](const std::vector<int64_t>& idx) {
-    int64_t off = 0;
-    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
-    out.push_back(load_as_double(base + off * item, t.dtype()));
+  const int64_t n = numel_of(t.shape());
+  std::vector<double> out(static_cast<size_t>(n));
+  if (n == 0) return out;
+  dispatch(t.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* base = static_cast<const T*>(t.data_ptr());
+    const Shape& shape = t.shape();
+    const Shape& st = t.strides();
+    const int64_t nd = static_cast<int64_t>(shape.size());
+    if (nd == 0) {
+      out[0] = as_double(base[0]);
+      return;
+    }
+    // Odometer over the outer dims, a strided loop over the innermost.
+    std::vector<int64_t> idx(static_cast<size_t>(nd), 0);
+    const int64_t inner = shape[nd - 1], inner_st = st[nd - 1];
+    size_t o = 0;
+    while (true) {
+      int64_t off = 0;
+      for (int64_t d = 0; d < nd - 1; ++d) off += idx[d] * st[d];
+      const T* p = base + off;
+      for (int64_t i = 0; i < inner; ++i) out[o++] = as_double(p[i * inner_st]);
+      int64_t d = nd - 2;
+      for (; d >= 0; --d) {
+        if (++idx[d] < shape[d]) break;
+        idx[d] = 0;
+      }
+      if (d < 0) break;
+    }
   });
   return out;
 }
