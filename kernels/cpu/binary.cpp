@@ -1,160 +1,54 @@
-// Binary elementwise ops (tensor-tensor and tensor-scalar) and where(). See Note [Elementwise loop].
-#include <cmath>
-#include <cstdint>
-#include <type_traits>
+// Entry points of the binary elementwise kernels (tensor-tensor, tensor-scalar) and where().
+// See binary_ops.hpp and Note [Elementwise loop].
+#include <cstring>
 
+#include "kernels/cpu/binary_ops.hpp"
 #include "kernels/cpu/cpu_kernels.hpp"
-#include "kernels/cpu/elementwise_loop.hpp"
 
 namespace iccrt::kernels::cpu {
-namespace {
-
-using detail::kParallelGrain;
-// pow costs tens of cycles per element.
-constexpr int64_t kPowGrain = 4096;
-
-template <BinaryOp kOp>
-using OpTag = std::integral_constant<BinaryOp, kOp>;
-
-// Calls f(OpTag<op>{}), turning the runtime op into a template argument so each loop is specialised for it.
-template <class F>
-void dispatch_op(BinaryOp op, F&& f) {
-  switch (op) {
-    case BinaryOp::Add: return f(OpTag<BinaryOp::Add>{});
-    case BinaryOp::Sub: return f(OpTag<BinaryOp::Sub>{});
-    case BinaryOp::Mul: return f(OpTag<BinaryOp::Mul>{});
-    case BinaryOp::Div: return f(OpTag<BinaryOp::Div>{});
-    case BinaryOp::Pow: return f(OpTag<BinaryOp::Pow>{});
-    case BinaryOp::Maximum: return f(OpTag<BinaryOp::Maximum>{});
-    case BinaryOp::Minimum: return f(OpTag<BinaryOp::Minimum>{});
-    case BinaryOp::Eq: return f(OpTag<BinaryOp::Eq>{});
-    case BinaryOp::Ne: return f(OpTag<BinaryOp::Ne>{});
-    case BinaryOp::Lt: return f(OpTag<BinaryOp::Lt>{});
-    case BinaryOp::Le: return f(OpTag<BinaryOp::Le>{});
-    case BinaryOp::Gt: return f(OpTag<BinaryOp::Gt>{});
-    case BinaryOp::Ge: return f(OpTag<BinaryOp::Ge>{});
-  }
-  ICCRT_ASSERT(false, "unknown binary op ", static_cast<int>(op));
-}
-
-template <class M>
-bool is_nan(M x) {
-  if constexpr (std::is_floating_point_v<M>) {
-    return x != x;
-  } else {
-    return false;
-  }
-}
-
-// Integer power by squaring. A negative exponent gives the truncated true result (0 unless |base| == 1), the
-// same as NumPy's float result cast back, rather than trapping.
-template <class M>
-M int_pow(M base, M exp) {
-  if constexpr (std::is_signed_v<M>) {
-    if (exp < 0) return base == 1 ? M(1) : base == -1 ? ((exp & 1) ? M(-1) : M(1)) : M(0);
-  }
-  using U = std::make_unsigned_t<M>;
-  U result = 1, b = static_cast<U>(base);
-  for (auto e = static_cast<std::make_unsigned_t<M>>(exp); e != 0; e >>= 1) {
-    if (e & 1) result = static_cast<U>(result * b);
-    b = static_cast<U>(b * b);
-  }
-  return static_cast<M>(result);
-}
-
-// a op b in the opmath type M. Integer arithmetic wraps (through unsigned, where signed overflow would be
-// undefined); bool computes as int and narrows back with != 0.
-template <BinaryOp kOp, class M>
-auto apply(M a, M b) {
-  if constexpr (std::is_same_v<M, bool>) {
-    const auto r = apply<kOp, int>(a, b);
-    if constexpr (is_comparison(kOp)) {
-      return r;
-    } else {
-      return r != 0;
-    }
-  } else if constexpr (kOp == BinaryOp::Eq) {
-    return a == b;
-  } else if constexpr (kOp == BinaryOp::Ne) {
-    return a != b;
-  } else if constexpr (kOp == BinaryOp::Lt) {
-    return a < b;
-  } else if constexpr (kOp == BinaryOp::Le) {
-    return a <= b;
-  } else if constexpr (kOp == BinaryOp::Gt) {
-    return a > b;
-  } else if constexpr (kOp == BinaryOp::Ge) {
-    return a >= b;
-  } else if constexpr (kOp == BinaryOp::Maximum) {
-    return (a > b || is_nan(a)) ? a : b;  // NaN in either propagates
-  } else if constexpr (kOp == BinaryOp::Minimum) {
-    return (a < b || is_nan(a)) ? a : b;
-  } else if constexpr (std::is_floating_point_v<M>) {
-    if constexpr (kOp == BinaryOp::Add) return a + b;
-    if constexpr (kOp == BinaryOp::Sub) return a - b;
-    if constexpr (kOp == BinaryOp::Mul) return a * b;
-    if constexpr (kOp == BinaryOp::Div) return a / b;
-    if constexpr (kOp == BinaryOp::Pow) return std::pow(a, b);
-  } else {
-    using U = std::make_unsigned_t<M>;
-    if constexpr (kOp == BinaryOp::Add) return static_cast<M>(static_cast<U>(a) + static_cast<U>(b));
-    if constexpr (kOp == BinaryOp::Sub) return static_cast<M>(static_cast<U>(a) - static_cast<U>(b));
-    if constexpr (kOp == BinaryOp::Mul) return static_cast<M>(static_cast<U>(a) * static_cast<U>(b));
-    // The ops layer only divides floats; true division truncated back keeps a stray integer call from
-    // trapping on a zero divisor.
-    if constexpr (kOp == BinaryOp::Div) return static_cast<M>(static_cast<double>(a) / static_cast<double>(b));
-    if constexpr (kOp == BinaryOp::Pow) return int_pow(a, b);
-  }
-}
-
-template <BinaryOp kOp, class T>
-using out_t = std::conditional_t<is_comparison(kOp), bool, T>;
-
-template <BinaryOp kOp>
-constexpr int64_t grain_for() {
-  return kOp == BinaryOp::Pow ? kPowGrain : kParallelGrain;
-}
-
-template <BinaryOp kOp, class T>
-void run_binary(const ElementwiseArgs& a) {
-  using M = opmath_t<T>;
-  detail::map<out_t<kOp, T>, T, T>(a, grain_for<kOp>(), [](M x, M y) { return apply<kOp>(x, y); });
-}
-
-template <BinaryOp kOp, class T>
-void run_binary_scalar(const ElementwiseArgs& a, Scalar s, bool reversed) {
-  using M = opmath_t<T>;
-  using Out = out_t<kOp, T>;
-  const M v = s.to<M>();
-  if constexpr (kOp == BinaryOp::Pow && std::is_floating_point_v<M>) {
-    if (!reversed && v == M(2)) {  // x ** 2 is common (squares in losses and norms); skip pow's cost
-      detail::map<Out, T>(a, kParallelGrain, [](M x) { return x * x; });
-      return;
-    }
-  }
-  if (reversed) {
-    detail::map<Out, T>(a, grain_for<kOp>(), [v](M x) { return apply<kOp>(v, x); });
-  } else {
-    detail::map<Out, T>(a, grain_for<kOp>(), [v](M x) { return apply<kOp>(x, v); });
-  }
-}
-
-}  // namespace
 
 void binary(BinaryOp op, const ElementwiseArgs& a) {
-  dispatch_op(op, [&](auto op_tag) {
-    dispatch(a.dtype[1], [&](auto tag) {
-      run_binary<decltype(op_tag)::value, typename decltype(tag)::type>(a);
-    });
-  });
+  if (is_comparison(op)) {
+    detail::binary_compare(op, a);
+  } else {
+    detail::binary_arith(op, a);
+  }
 }
 
 void binary_scalar(BinaryOp op, const ElementwiseArgs& a, Scalar s, bool reversed) {
-  dispatch_op(op, [&](auto op_tag) {
-    dispatch(a.dtype[1], [&](auto tag) {
-      run_binary_scalar<decltype(op_tag)::value, typename decltype(tag)::type>(a, s, reversed);
+  const DType t = a.dtype[1];
+  if (t == DType::Float16 || t == DType::BFloat16) {
+    detail::binary_scalar_16bit(op, a, s, reversed);
+    return;
+  }
+  if (op == BinaryOp::Pow && !reversed && is_floating(t) && s.to_double() == 2.0) {
+    // x ** 2 (squares in losses and norms) without pow's cost
+    dispatch_floating(t, "pow", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      detail::map<T, T>(a, detail::kParallelGrain, [](T x) { return x * x; });
     });
+    return;
+  }
+  // The scalar becomes a third operand of x's dtype with every stride 0: the same loops as tensor-tensor ops,
+  // whose broadcast path reads it once per run.
+  alignas(8) char value[8];
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T v = s.to<T>();
+    std::memcpy(value, &v, sizeof(T));
   });
+  ElementwiseArgs b = a;
+  b.nargs = 3;
+  const int xi = reversed ? 2 : 1, si = reversed ? 1 : 2;
+  b.data[xi] = a.data[1];
+  b.dtype[xi] = t;
+  b.data[si] = value;
+  b.dtype[si] = t;
+  for (int d = 0; d < a.ndim; ++d) {
+    b.strides[xi][d] = a.strides[1][d];
+    b.strides[si][d] = 0;
+  }
+  binary(op, b);
 }
 
 void where(const ElementwiseArgs& a) {
@@ -162,7 +56,7 @@ void where(const ElementwiseArgs& a) {
   // eight, no float16 round trip, and -0.0 and NaN payloads come through untouched.
   auto run = [&](auto tag) {
     using U = typename decltype(tag)::type;
-    detail::map<U, bool, U, U>(a, kParallelGrain, [](bool c, U x, U y) { return c ? x : y; });
+    detail::map<U, bool, U, U>(a, detail::kParallelGrain, [](bool c, U x, U y) { return c ? x : y; });
   };
   switch (itemsize(a.dtype[0])) {
     case 1: return run(TypeTag<uint8_t>{});

@@ -111,22 +111,6 @@ void run_contiguous(Out* out, int64_t n, const F& f, const S&... s) {
   }
 }
 
-// Resolves, one input at a time, whether it is broadcast, then runs the contiguous loop.
-template <std::size_t I, class InTuple, class Out, class F, class... Bound>
-void bind_sources(char* const* p, const int64_t* s, Out* out, int64_t n, const F& f, const Bound&... bound) {
-  if constexpr (I == std::tuple_size_v<InTuple>) {
-    run_contiguous(out, n, f, bound...);
-  } else {
-    using T = std::tuple_element_t<I, InTuple>;
-    const T* q = reinterpret_cast<const T*>(p[I + 1]);
-    if (s[I + 1] == 0) {
-      bind_sources<I + 1, InTuple>(p, s, out, n, f, bound..., Src<T, true>{q, static_cast<opmath_t<T>>(*q)});
-    } else {
-      bind_sources<I + 1, InTuple>(p, s, out, n, f, bound..., Src<T, false>{q, {}});
-    }
-  }
-}
-
 template <class T>
 opmath_t<T> load_at(const char* p) {
   return static_cast<opmath_t<T>>(*reinterpret_cast<const T*>(p));
@@ -136,6 +120,34 @@ template <class Out, class... In, std::size_t... I, class F>
 void run_strided(char* const* p, const int64_t* s, int64_t n, const F& f, std::index_sequence<I...>) {
   for (int64_t i = 0; i < n; ++i) {
     *reinterpret_cast<Out*>(p[0] + i * s[0]) = static_cast<Out>(f(load_at<In>(p[I + 1] + i * s[I + 1])...));
+  }
+}
+
+template <class Out, class... In, class F>
+void run_strided_tuple(const std::tuple<In...>*, char* const* p, const int64_t* s, int64_t n, const F& f) {
+  run_strided<Out, In...>(p, s, n, f, std::index_sequence_for<In...>{});
+}
+
+// Resolves, one input at a time, whether it is broadcast, then runs the contiguous loop. Runs where every input
+// (of two or more) is broadcast are rare enough to leave to the strided loop, which saves compiling a loop.
+template <std::size_t I, bool kAllBroadcast, class InTuple, class Out, class F, class... Bound>
+void bind_sources(char* const* p, const int64_t* s, Out* out, int64_t n, const F& f, const Bound&... bound) {
+  constexpr std::size_t kInputs = std::tuple_size_v<InTuple>;
+  if constexpr (I == kInputs) {
+    run_contiguous(out, n, f, bound...);
+  } else {
+    using T = std::tuple_element_t<I, InTuple>;
+    const T* q = reinterpret_cast<const T*>(p[I + 1]);
+    if (s[I + 1] == 0) {
+      if constexpr (kInputs > 1 && kAllBroadcast && I + 1 == kInputs) {
+        run_strided_tuple<Out>(static_cast<const InTuple*>(nullptr), p, s, n, f);
+      } else {
+        bind_sources<I + 1, kAllBroadcast, InTuple>(p, s, out, n, f, bound...,
+                                                    Src<T, true>{q, static_cast<opmath_t<T>>(*q)});
+      }
+    } else {
+      bind_sources<I + 1, false, InTuple>(p, s, out, n, f, bound..., Src<T, false>{q, {}});
+    }
   }
 }
 
@@ -150,9 +162,9 @@ void map(const ElementwiseArgs& a, int64_t grain, const F& f) {
     int k = 1;
     ((fast = fast && (s[k] == 0 || s[k] == static_cast<int64_t>(sizeof(In))), ++k), ...);
     if (fast) {
-      bind_sources<0, Ins>(p, s, reinterpret_cast<Out*>(p[0]), n, f);
+      bind_sources<0, true, Ins>(p, s, reinterpret_cast<Out*>(p[0]), n, f);
     } else {
-      run_strided<Out, In...>(p, s, n, f, std::index_sequence_for<In...>{});
+      run_strided_tuple<Out>(static_cast<const Ins*>(nullptr), p, s, n, f);
     }
   });
 }

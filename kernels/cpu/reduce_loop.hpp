@@ -15,7 +15,8 @@
 // first-extreme index of max/min stays the first.
 //
 // A policy supplies the arithmetic: State/init/run/merge/finish for the per-output shape and
-// Cols/col_init/col_row/col_merge/col_finish for the column shape (see reduce_sum.cpp, reduce_minmax.cpp).
+// Cols/col_init/col_row/col_merge/col_finish for the column shape, col_init being told the first reduced row
+// of its range (see reduce_sum.cpp, reduce_minmax.cpp).
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -27,7 +28,9 @@
 
 namespace iccrt::kernels::cpu::detail {
 
-constexpr int64_t kColumnBlock = 1024;
+// Columns accumulated together: wide enough that a row-major input is read in long sequential stretches (the
+// prefetchers stop at page boundaries), small enough that the accumulators stay in L2.
+constexpr int64_t kColumnBlock = 8192;
 
 struct ReduceLayout {
   int64_t out_numel = 0;
@@ -132,6 +135,10 @@ inline ReduceLayout make_layout(const ReduceArgs& a) {
 template <class T, class Run>
 void reduce_runs(const ReduceLayout& L, const T* base, int64_t rb, int64_t re, const Run& run) {
   if (rb >= re) return;
+  if (L.red_outer.ndim == 0) {  // one reduced dim (the usual case after merging): one run
+    run(base + rb * L.run_stride, L.run_stride, re - rb, rb);
+    return;
+  }
   NdCounter<1> c = L.red_outer;
   c.seek(rb / L.run_len);
   int64_t col = rb % L.run_len;
@@ -189,6 +196,12 @@ void reduce_columns(const ReduceLayout& L, const T* in, const P& pol) {
 
   // Accumulates reduced rows [rb, re) of item `it` into `buf`.
   auto accumulate = [&](Cols& buf, int64_t in_off, int64_t c0, int64_t n, int64_t rb, int64_t re) {
+    if (L.red_all.ndim == 1) {  // the usual case: rows a fixed stride apart
+      const int64_t rs = L.red_all.strides[0][0];
+      const T* row = in + in_off + c0 + rb * rs;
+      for (int64_t r = rb; r < re; ++r, row += rs) pol.col_row(buf, row, n, r);
+      return;
+    }
     NdCounter<1> rc = L.red_all;
     rc.seek(rb);
     for (int64_t r = rb; r < re; ++r, rc.next()) pol.col_row(buf, in + in_off + c0 + rc.off[0], n, r);
@@ -212,7 +225,7 @@ void reduce_columns(const ReduceLayout& L, const T* in, const P& pol) {
       auto buf = std::make_unique<Cols>();
       for (int64_t it = ib; it < ie; ++it) {
         const Item m = item(it);
-        pol.col_init(*buf, m.o0, m.n);
+        pol.col_init(*buf, m.o0, m.n, 0);
         accumulate(*buf, m.in_off, m.c0, m.n, 0, R);
         pol.col_finish(*buf, m.o0, m.out_off, L.col_out_stride, m.n);
       }
@@ -224,7 +237,7 @@ void reduce_columns(const ReduceLayout& L, const T* in, const P& pol) {
   for (int64_t it = 0; it < items; ++it) {
     const Item m = item(it);
     parallel_chunks(R, by_red, [&](int c, int64_t rb, int64_t re) {
-      pol.col_init(*parts[c], m.o0, m.n);
+      pol.col_init(*parts[c], m.o0, m.n, rb);
       accumulate(*parts[c], m.in_off, m.c0, m.n, rb, re);
     });
     for (int c = 1; c < by_red; ++c) pol.col_merge(*parts[0], *parts[c], m.n);

@@ -2,6 +2,8 @@
 // as more extreme than any number, so the first NaN wins, as in PyTorch and NumPy.
 // See Note [Reduction strategies] in reduce_loop.hpp.
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/cpu/half_block.hpp"
@@ -23,12 +25,70 @@ bool is_nan(M x) {
 template <bool kMax, class M>
 bool better(M x, M best) {
   const bool beyond = kMax ? x > best : x < best;
-  return beyond || (is_nan(x) && !is_nan(best));
+  return beyond | (is_nan(x) & !is_nan(best));
+}
+
+// 32-byte vectors (GCC/Clang vector extensions). Written as scalar code, a max is not vectorised: x > b ? x : b
+// is not commutative once NaN is possible, so the compiler will not reassociate it across lanes.
+template <class M>
+struct Vec {
+  typedef M type __attribute__((vector_size(32)));
+};
+
+// Index of the first extreme element of p[0, n), n > 0. The first pass finds the extreme value (and whether
+// there is any NaN) in vector lanes; the second finds where it first occurs, which is cheaper than carrying an
+// index per lane and stops early.
+template <bool kMax, class M>
+int64_t first_extreme(const M* p, int64_t n) {
+  using V = typename Vec<M>::type;
+  constexpr int W = 32 / sizeof(M);
+  M best = p[0];
+  bool nan = is_nan(best);
+  int64_t i = 1;
+  if (n >= 4 * W) {
+    V b0, b1;
+    std::memcpy(&b0, p, sizeof(V));
+    std::memcpy(&b1, p + W, sizeof(V));
+    auto nan_lanes = (b0 != b0) | (b1 != b1);
+    for (i = 2 * W; i + 2 * W <= n; i += 2 * W) {
+      V x0, x1;
+      std::memcpy(&x0, p + i, sizeof(V));
+      std::memcpy(&x1, p + i + W, sizeof(V));
+      if constexpr (kMax) {
+        b0 = x0 > b0 ? x0 : b0;
+        b1 = x1 > b1 ? x1 : b1;
+      } else {
+        b0 = x0 < b0 ? x0 : b0;
+        b1 = x1 < b1 ? x1 : b1;
+      }
+      if constexpr (std::is_floating_point_v<M>) nan_lanes |= (x0 != x0) | (x1 != x1);
+    }
+    for (int j = 0; j < W; ++j) {
+      nan = nan || nan_lanes[j] != 0;
+      if (kMax ? b0[j] > best : b0[j] < best) best = b0[j];
+      if (kMax ? b1[j] > best : b1[j] < best) best = b1[j];
+    }
+  }
+  for (; i < n; ++i) {
+    if (kMax ? p[i] > best : p[i] < best) best = p[i];
+    nan = nan || is_nan(p[i]);
+  }
+  if (nan) {
+    for (int64_t j = 0; j < n; ++j) {
+      if (is_nan(p[j])) return j;
+    }
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    if (p[j] == best) return j;
+  }
+  return 0;  // not reached: best is one of the values
 }
 
 template <class T, bool kMax>
 struct ExtremePolicy {
   using M = opmath_t<T>;
+  // bool cannot be a vector element; as bytes it orders the same.
+  using Search = std::conditional_t<std::is_same_v<T, bool>, uint8_t, M>;
   const ReduceArgs* a;
 
   struct State {
@@ -37,35 +97,32 @@ struct ExtremePolicy {
   };
   State init(int64_t) const { return State{}; }
 
+  // Offers the element at flat index `at` with value x; later offers must have higher indices.
+  static void offer(State& s, M x, int64_t at) {
+    if (s.index < 0 || better<kMax>(x, s.value)) s = State{x, at};
+  }
+
   void run(State& s, const T* p, int64_t stride, int64_t n, int64_t flat) const {
     if (n <= 0) return;
-    if (s.index < 0) s = State{static_cast<M>(p[0]), flat};
-    // Value and position of the run's best, kept apart from the state so the loop carries only locals.
-    M best = s.value;
-    int64_t at = -1;
-    if (stride == 1) {
-      for (int64_t i = 0; i < n; ++i) {
-        const M x = static_cast<M>(p[i]);
-        if (better<kMax>(x, best)) {
-          best = x;
-          at = i;
-        }
+    if (stride != 1) {
+      for (int64_t i = 0; i < n; ++i) offer(s, static_cast<M>(p[i * stride]), flat + i);
+    } else if constexpr (is_half_like<T>) {
+      alignas(32) float buf[kBlock];
+      for (int64_t b = 0; b < n; b += kBlock) {
+        const int64_t len = std::min(kBlock, n - b);
+        to_float(p + b, buf, len);
+        const int64_t j = first_extreme<kMax>(static_cast<const float*>(buf), len);
+        offer(s, buf[j], flat + b + j);
       }
     } else {
-      for (int64_t i = 0; i < n; ++i) {
-        const M x = static_cast<M>(p[i * stride]);
-        if (better<kMax>(x, best)) {
-          best = x;
-          at = i;
-        }
-      }
+      const int64_t j = first_extreme<kMax>(reinterpret_cast<const Search*>(p), n);
+      offer(s, static_cast<M>(p[j]), flat + j);
     }
-    if (at >= 0) s = State{best, flat + at};
   }
 
   // `later` covers higher indices than `into`, so it must be strictly better to win.
   void merge(State& into, const State& later) const {
-    if (later.index >= 0 && (into.index < 0 || better<kMax>(later.value, into.value))) into = later;
+    if (later.index >= 0) offer(into, later.value, later.index);
   }
 
   void finish(const State& s, int64_t, int64_t out_off) const {
@@ -73,18 +130,31 @@ struct ExtremePolicy {
     if (a->index) a->index[out_off] = s.index;
   }
 
+  // Columns start from the identity (-inf / lowest for max) at the first row of the range, so that the row
+  // update is a branch-free select: a column that never beats the identity really is the identity from its
+  // first row on.
   struct Cols {
     M value[kColumnBlock];
     int64_t index[kColumnBlock];
     alignas(32) float tmp[kColumnBlock];
   };
-  void col_init(Cols& c, int64_t, int64_t n) const {
-    for (int64_t j = 0; j < n; ++j) c.index[j] = -1;
+  static M identity() {
+    if constexpr (std::is_floating_point_v<M>) {
+      return kMax ? -std::numeric_limits<M>::infinity() : std::numeric_limits<M>::infinity();
+    } else {
+      return kMax ? std::numeric_limits<M>::lowest() : std::numeric_limits<M>::max();
+    }
+  }
+  void col_init(Cols& c, int64_t, int64_t n, int64_t first_row) const {
+    for (int64_t j = 0; j < n; ++j) {
+      c.value[j] = identity();
+      c.index[j] = first_row;
+    }
   }
   void col_row(Cols& c, const T* row, int64_t n, int64_t r) const {
     if constexpr (is_half_like<T>) {
       to_float(row, c.tmp, n);
-      update(c, c.tmp, n, r);
+      update(c, static_cast<const float*>(c.tmp), n, r);
     } else {
       update(c, row, n, r);
     }
@@ -93,14 +163,14 @@ struct ExtremePolicy {
   static void update(Cols& c, const S* row, int64_t n, int64_t r) {
     for (int64_t j = 0; j < n; ++j) {
       const M x = static_cast<M>(row[j]);
-      const bool take = (c.index[j] < 0) | better<kMax>(x, c.value[j]);
+      const bool take = better<kMax>(x, c.value[j]);
       c.value[j] = take ? x : c.value[j];
       c.index[j] = take ? r : c.index[j];
     }
   }
   void col_merge(Cols& into, const Cols& later, int64_t n) const {
     for (int64_t j = 0; j < n; ++j) {
-      if (later.index[j] >= 0 && (into.index[j] < 0 || better<kMax>(later.value[j], into.value[j]))) {
+      if (better<kMax>(later.value[j], into.value[j])) {
         into.value[j] = later.value[j];
         into.index[j] = later.index[j];
       }

@@ -33,6 +33,18 @@ Acc sum_contiguous(const T* p, int64_t n, Acc mean) {
     return s;
   } else {
     constexpr int kLanes = 128 / sizeof(Acc);
+    if (n < 2 * kLanes) {  // short rows (sum over a small last dim): the lane setup and fold would dominate
+      Acc s = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const Acc x = static_cast<Acc>(p[i]);
+        if constexpr (kSquares) {
+          s += (x - mean) * (x - mean);
+        } else {
+          s += x;
+        }
+      }
+      return s;
+    }
     Acc s[kLanes] = {};
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes) {
@@ -45,18 +57,20 @@ Acc sum_contiguous(const T* p, int64_t n, Acc mean) {
         }
       }
     }
-    for (int j = 0; i < n; ++i, ++j) {
+    // A separate tail accumulator: indexing the lanes with a variable would force them out of registers.
+    Acc tail = 0;
+    for (; i < n; ++i) {
+      const Acc x = static_cast<Acc>(p[i]);
       if constexpr (kSquares) {
-        const Acc d = static_cast<Acc>(p[i]) - mean;
-        s[j] += d * d;
+        tail += (x - mean) * (x - mean);
       } else {
-        s[j] += static_cast<Acc>(p[i]);
+        tail += x;
       }
     }
     for (int w = kLanes / 2; w > 0; w /= 2) {
       for (int j = 0; j < w; ++j) s[j] += s[j + w];
     }
-    return s[0];
+    return s[0] + tail;
   }
 }
 
@@ -124,7 +138,7 @@ struct SumPolicy {
     Acc mean[kColumnBlock];
     alignas(32) float tmp[kColumnBlock];
   };
-  void col_init(Cols& c, int64_t o0, int64_t n) const {
+  void col_init(Cols& c, int64_t o0, int64_t n, int64_t) const {
     for (int64_t j = 0; j < n; ++j) c.sum[j] = 0;
     if constexpr (kSquares) {
       for (int64_t j = 0; j < n; ++j) c.mean[j] = (*means)[o0 + j];

@@ -80,7 +80,12 @@ from ._C import (  # noqa: E402
     var,
 )
 
-__version__ = "0.1.0"
+__version__ = _C._version()
+
+
+def config():
+    """How this build was made: compiler, CPU ISA, OpenMP, BLAS, CUDA library versions (like torch.__config__)."""
+    return _C._build_config()
 
 # The process-wide generator rand/randn use when no generator= is given (seeded by manual_seed).
 default_generator = _C.default_generator()

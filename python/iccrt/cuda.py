@@ -68,3 +68,8 @@ def empty_cache(device=None):
 def reset_peak_memory_stats(device=None):
     if is_available():
         _C._cuda_reset_peak_memory_stats(_index(device))
+
+
+def synchronize(device=None):
+    """Waits for the work this thread queued on the device's current stream (like torch.cuda.synchronize)."""
+    _C._cuda_synchronize(_index(device))

@@ -57,9 +57,12 @@ struct type_caster<iccrt::Scalar> {
 
   static handle cast(const iccrt::Scalar& s, return_value_policy, handle) {
     switch (s.kind) {
-      case iccrt::Scalar::Kind::Bool: return PyBool_FromLong(s.i != 0);
-      case iccrt::Scalar::Kind::Int: return PyLong_FromLongLong(s.i);
-      case iccrt::Scalar::Kind::Float: return PyFloat_FromDouble(s.d);
+      case iccrt::Scalar::Kind::Bool:
+        return PyBool_FromLong(s.i != 0);
+      case iccrt::Scalar::Kind::Int:
+        return PyLong_FromLongLong(s.i);
+      case iccrt::Scalar::Kind::Float:
+        return PyFloat_FromDouble(s.d);
     }
     return nullptr;
   }

@@ -5,8 +5,9 @@
 // Streams: iccrt queues CUDA work on the legacy default stream, which orders itself with every blocking stream, so
 // exported CUDA tensors need no extra synchronisation for consumers that use the legacy default stream (stream=1
 // or None) or blocking streams; iccrt imports with stream=1 for the same reason.
-#include "bindings.hpp"
 #include "dlpack.hpp"
+
+#include "bindings.hpp"
 #include "iccrt/core/error.hpp"
 
 namespace iccrt::python {
@@ -22,14 +23,22 @@ struct ExportContext {
 
 DLDataType to_dl_dtype(DType t) {
   switch (t) {
-    case DType::Float32: return {kDLFloat, 32, 1};
-    case DType::Float64: return {kDLFloat, 64, 1};
-    case DType::Float16: return {kDLFloat, 16, 1};
-    case DType::BFloat16: return {kDLBfloat, 16, 1};
-    case DType::Int32: return {kDLInt, 32, 1};
-    case DType::Int64: return {kDLInt, 64, 1};
-    case DType::UInt8: return {kDLUInt, 8, 1};
-    case DType::Bool: return {kDLBool, 8, 1};
+    case DType::Float32:
+      return {kDLFloat, 32, 1};
+    case DType::Float64:
+      return {kDLFloat, 64, 1};
+    case DType::Float16:
+      return {kDLFloat, 16, 1};
+    case DType::BFloat16:
+      return {kDLBfloat, 16, 1};
+    case DType::Int32:
+      return {kDLInt, 32, 1};
+    case DType::Int64:
+      return {kDLInt, 64, 1};
+    case DType::UInt8:
+      return {kDLUInt, 8, 1};
+    case DType::Bool:
+      return {kDLBool, 8, 1};
   }
   throw py::type_error("unknown dtype");
 }
@@ -50,17 +59,18 @@ DType from_dl_dtype(const DLDataType& t) {
                          "); supported: float32/64/16, bfloat16, int32/64, uint8, bool");
 }
 
-DLDevice to_dl_device(const Device& d) {
-  return d.is_cpu() ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, d.index};
-}
+DLDevice to_dl_device(const Device& d) { return d.is_cpu() ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, d.index}; }
 
 Device from_dl_device(const DLDevice& d) {
   switch (d.device_type) {
     case kDLCPU:
-    case kDLCUDAHost: return kCPU;  // pinned host memory is ordinary host memory to the CPU
+    case kDLCUDAHost:
+      return kCPU;  // pinned host memory is ordinary host memory to the CPU
     case kDLCUDA:
-    case kDLCUDAManaged: return cuda_device(d.device_id);
-    default: break;
+    case kDLCUDAManaged:
+      return cuda_device(d.device_id);
+    default:
+      break;
   }
   throw py::buffer_error("from_dlpack: unsupported DLPack device type " + std::to_string(d.device_type) +
                          " (supported: CPU, CUDA, CUDA host, CUDA managed)");
@@ -215,8 +225,10 @@ Tensor from_capsule(const py::object& capsule) {
 Tensor from_dlpack(const py::object& obj) {
   if (PyCapsule_CheckExact(obj.ptr())) return from_capsule(obj);
   if (!py::hasattr(obj, "__dlpack__"))
-    throw py::type_error("from_dlpack: expected an object with __dlpack__ (a DLPack producer such as a NumPy array "
-                         "or a torch tensor), got " + std::string(py::str(py::type::of(obj).attr("__name__"))));
+    throw py::type_error(
+        "from_dlpack: expected an object with __dlpack__ (a DLPack producer such as a NumPy array "
+        "or a torch tensor), got " +
+        std::string(py::str(py::type::of(obj).attr("__name__"))));
   // CUDA producers order their work before `stream`; iccrt computes on the legacy default stream (1).
   py::object stream = py::none();
   if (py::hasattr(obj, "__dlpack_device__")) {

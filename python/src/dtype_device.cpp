@@ -6,6 +6,7 @@
 
 #include "bindings.hpp"
 #include "iccrt/core/caching_allocator.hpp"
+#include "iccrt/core/config.hpp"
 #include "iccrt/core/error.hpp"
 #include "iccrt/ops/matmul.hpp"
 
@@ -39,7 +40,8 @@ void init_dtype_device(py::module_& m) {
       .def_property_readonly("is_signed", [](DType t) { return t != DType::UInt8 && t != DType::Bool; })
       .def_property_readonly("name", [](DType t) { return std::string(dtype_name(t)); })
       .def("__repr__", [](DType t) { return std::string("iccrt.") + dtype_name(t); })
-      .def("__eq__", [](DType a, DType b) { return a == b; }, py::is_operator())
+      .def(
+          "__eq__", [](DType a, DType b) { return a == b; }, py::is_operator())
       .def("__hash__", [](DType t) { return static_cast<int>(t); })
       // Pickles as a reference to the module attribute (iccrt.float32), which keeps the singleton.
       .def("__reduce__", [](DType t) { return std::string(dtype_name(t)); });
@@ -66,16 +68,18 @@ void init_dtype_device(py::module_& m) {
            py::arg("type"), py::arg("index"))
       .def(py::init([](const Device& d) { return d; }))
       .def_property_readonly("type", [](const Device& d) { return d.is_cpu() ? "cpu" : "cuda"; })
-      .def_property_readonly("index", [](const Device& d) -> py::object {
-        return d.is_cpu() ? py::object(py::none()) : py::object(py::int_(d.index));
-      })
+      .def_property_readonly("index",
+                             [](const Device& d) -> py::object {
+                               return d.is_cpu() ? py::object(py::none()) : py::object(py::int_(d.index));
+                             })
       .def("__str__", &Device::str)
       .def("__repr__",
            [](const Device& d) {
              return d.is_cpu() ? std::string("device(type='cpu')")
                                : "device(type='cuda', index=" + std::to_string(d.index) + ")";
            })
-      .def("__eq__", [](const Device& a, const Device& b) { return a == b; }, py::is_operator())
+      .def(
+          "__eq__", [](const Device& a, const Device& b) { return a == b; }, py::is_operator())
       .def("__hash__", [](const Device& d) { return static_cast<int>(d.type) * 1024 + d.index; })
       .def("__reduce__", [](const Device& d) {
         return py::make_tuple(py::module_::import("iccrt").attr("device"), py::make_tuple(d.str()));
@@ -90,6 +94,9 @@ void init_dtype_device(py::module_& m) {
   m.def("_cuda_memory_stats", [](int index) { return allocator_stats_dict(cuda_caching_allocator(index)->stats()); });
   m.def("_cuda_empty_cache", [](int index) { cuda_caching_allocator(index)->empty_cache(); });
   m.def("_cuda_reset_peak_memory_stats", [](int index) { cuda_caching_allocator(index)->reset_peak_stats(); });
+  m.def("_cuda_synchronize", &cuda_synchronize, py::arg("index") = 0);
+  m.def("_build_config", &build_config);
+  m.def("_version", [] { return std::string(version()); });
   m.def("_set_allow_tf32", &set_allow_tf32);
   m.def("_allow_tf32", &allow_tf32);
 }

@@ -11,14 +11,22 @@ namespace {
 // NumPy dtype for an iccrt dtype; TypeError for bfloat16 (NumPy has none).
 py::dtype numpy_dtype(DType t) {
   switch (t) {
-    case DType::Float32: return py::dtype::of<float>();
-    case DType::Float64: return py::dtype::of<double>();
-    case DType::Float16: return py::dtype("float16");
-    case DType::Int32: return py::dtype::of<int32_t>();
-    case DType::Int64: return py::dtype::of<int64_t>();
-    case DType::UInt8: return py::dtype::of<uint8_t>();
-    case DType::Bool: return py::dtype::of<bool>();
-    case DType::BFloat16: break;
+    case DType::Float32:
+      return py::dtype::of<float>();
+    case DType::Float64:
+      return py::dtype::of<double>();
+    case DType::Float16:
+      return py::dtype("float16");
+    case DType::Int32:
+      return py::dtype::of<int32_t>();
+    case DType::Int64:
+      return py::dtype::of<int64_t>();
+    case DType::UInt8:
+      return py::dtype::of<uint8_t>();
+    case DType::Bool:
+      return py::dtype::of<bool>();
+    case DType::BFloat16:
+      break;
   }
   throw py::type_error(
       "NumPy has no bfloat16 dtype; convert first with t.to(iccrt.float32).numpy() (exact: every bfloat16 value "

@@ -54,8 +54,8 @@ int64_t correction_from(const py::object& correction, const py::object& unbiased
 }  // namespace
 
 #define ICCRT_UNARY(NAME) def_unary(m, cls, #NAME, [](const Tensor& x) { return iccrt::NAME(x); })
-#define ICCRT_BINARY(NAME)                                                          \
-  def_binary(                                                                       \
+#define ICCRT_BINARY(NAME)                                                               \
+  def_binary(                                                                            \
       m, cls, #NAME, [](const Tensor& a, const Tensor& b) { return iccrt::NAME(a, b); }, \
       [](const Tensor& a, Scalar b) { return iccrt::NAME(a, b); })
 #define ICCRT_OPERATOR(DUNDER, NAME)                                                   \
@@ -63,7 +63,8 @@ int64_t correction_from(const py::object& correction, const py::object& unbiased
       cls, DUNDER, [](const Tensor& a, const Tensor& b) { return iccrt::NAME(a, b); }, \
       [](const Tensor& a, Scalar b) { return iccrt::NAME(a, b); })
 #define ICCRT_REFLECTED(DUNDER, NAME) \
-  cls.def(DUNDER, [](const Tensor& a, Scalar b) { return iccrt::NAME(a, b); }, py::is_operator(), nogil())
+  cls.def(                            \
+      DUNDER, [](const Tensor& a, Scalar b) { return iccrt::NAME(a, b); }, py::is_operator(), nogil())
 
 void init_ops(py::module_& m, py::class_<Tensor>& cls) {
   // ---- elementwise ----
@@ -94,12 +95,15 @@ void init_ops(py::module_& m, py::class_<Tensor>& cls) {
   ICCRT_BINARY(le);
   ICCRT_BINARY(gt);
   ICCRT_BINARY(ge);
-  m.def("_where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return iccrt::where(c, a, b); },
-        py::arg("condition"), py::arg("input"), py::arg("other"), nogil());
+  m.def(
+      "_where", [](const Tensor& c, const Tensor& a, const Tensor& b) { return iccrt::where(c, a, b); },
+      py::arg("condition"), py::arg("input"), py::arg("other"), nogil());
 
   // ---- operators (NotImplemented for other types, so Python raises TypeError or tries the reflection) ----
-  cls.def("__neg__", [](const Tensor& x) { return iccrt::neg(x); }, nogil());
-  cls.def("__abs__", [](const Tensor& x) { return iccrt::abs(x); }, nogil());
+  cls.def(
+      "__neg__", [](const Tensor& x) { return iccrt::neg(x); }, nogil());
+  cls.def(
+      "__abs__", [](const Tensor& x) { return iccrt::abs(x); }, nogil());
   ICCRT_OPERATOR("__add__", add);
   ICCRT_OPERATOR("__sub__", sub);
   ICCRT_OPERATOR("__mul__", mul);
@@ -116,66 +120,108 @@ void init_ops(py::module_& m, py::class_<Tensor>& cls) {
   ICCRT_REFLECTED("__rsub__", rsub);
   ICCRT_REFLECTED("__rtruediv__", rdiv);
   ICCRT_REFLECTED("__rpow__", rpow);
-  cls.def("__matmul__", [](const Tensor& a, const Tensor& b) { return iccrt::matmul(a, b); }, py::is_operator(),
-          nogil());
+  cls.def(
+      "__matmul__", [](const Tensor& a, const Tensor& b) { return iccrt::matmul(a, b); }, py::is_operator(), nogil());
   // Defining __eq__ would make Tensor unhashable; like torch, hash by identity.
   cls.def("__hash__", [](py::handle self) { return reinterpret_cast<intptr_t>(self.ptr()); });
 
-  cls.def("__iadd__", [](py::object self, const Tensor& b) {
-    iccrt::add_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::is_operator());
-  cls.def("__iadd__", [](py::object self, Scalar b) {
-    iccrt::add_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::is_operator());
-  cls.def("__isub__", [](py::object self, const Tensor& b) {
-    iccrt::sub_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::is_operator());
-  cls.def("__isub__", [](py::object self, Scalar b) {
-    return inplace_via_copy(self, [&](const Tensor& a) { return iccrt::sub(a, b); });
-  }, py::is_operator());
-  cls.def("__imul__", [](py::object self, const Tensor& b) {
-    iccrt::mul_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::is_operator());
-  cls.def("__imul__", [](py::object self, Scalar b) {
-    iccrt::mul_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::is_operator());
-  cls.def("__itruediv__", [](py::object self, const Tensor& b) {
-    iccrt::div_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::is_operator());
-  cls.def("__itruediv__", [](py::object self, Scalar b) {
-    return inplace_via_copy(self, [&](const Tensor& a) { return iccrt::div(a, b); });
-  }, py::is_operator());
+  cls.def(
+      "__iadd__",
+      [](py::object self, const Tensor& b) {
+        iccrt::add_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::is_operator());
+  cls.def(
+      "__iadd__",
+      [](py::object self, Scalar b) {
+        iccrt::add_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::is_operator());
+  cls.def(
+      "__isub__",
+      [](py::object self, const Tensor& b) {
+        iccrt::sub_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::is_operator());
+  cls.def(
+      "__isub__",
+      [](py::object self, Scalar b) {
+        return inplace_via_copy(self, [&](const Tensor& a) { return iccrt::sub(a, b); });
+      },
+      py::is_operator());
+  cls.def(
+      "__imul__",
+      [](py::object self, const Tensor& b) {
+        iccrt::mul_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::is_operator());
+  cls.def(
+      "__imul__",
+      [](py::object self, Scalar b) {
+        iccrt::mul_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::is_operator());
+  cls.def(
+      "__itruediv__",
+      [](py::object self, const Tensor& b) {
+        iccrt::div_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::is_operator());
+  cls.def(
+      "__itruediv__",
+      [](py::object self, Scalar b) {
+        return inplace_via_copy(self, [&](const Tensor& a) { return iccrt::div(a, b); });
+      },
+      py::is_operator());
   // Named in-place forms (t.add_(x)).
-  cls.def("add_", [](py::object self, const Tensor& b) {
-    iccrt::add_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::arg("other"));
-  cls.def("add_", [](py::object self, Scalar b) {
-    iccrt::add_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::arg("other"));
-  cls.def("sub_", [](py::object self, const Tensor& b) {
-    iccrt::sub_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::arg("other"));
-  cls.def("mul_", [](py::object self, const Tensor& b) {
-    iccrt::mul_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::arg("other"));
-  cls.def("mul_", [](py::object self, Scalar b) {
-    iccrt::mul_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::arg("other"));
-  cls.def("div_", [](py::object self, const Tensor& b) {
-    iccrt::div_(self.cast<Tensor&>(), b);
-    return self;
-  }, py::arg("other"));
+  cls.def(
+      "add_",
+      [](py::object self, const Tensor& b) {
+        iccrt::add_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::arg("other"));
+  cls.def(
+      "add_",
+      [](py::object self, Scalar b) {
+        iccrt::add_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::arg("other"));
+  cls.def(
+      "sub_",
+      [](py::object self, const Tensor& b) {
+        iccrt::sub_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::arg("other"));
+  cls.def(
+      "mul_",
+      [](py::object self, const Tensor& b) {
+        iccrt::mul_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::arg("other"));
+  cls.def(
+      "mul_",
+      [](py::object self, Scalar b) {
+        iccrt::mul_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::arg("other"));
+  cls.def(
+      "div_",
+      [](py::object self, const Tensor& b) {
+        iccrt::div_(self.cast<Tensor&>(), b);
+        return self;
+      },
+      py::arg("other"));
 
   // ---- reductions ----
   // Arguments are converted with the GIL held; the reduction runs without it.
@@ -215,10 +261,14 @@ void init_ops(py::module_& m, py::class_<Tensor>& cls) {
     cls.def(name, f, py::arg("dim") = py::none(), py::arg("keepdim") = false);
   }
   // max/min with their torch overloads (namedtuple results, two-tensor form) are assembled in Python.
-  m.def("_max", [](const Tensor& x) { return iccrt::max(x); }, nogil());
-  m.def("_min", [](const Tensor& x) { return iccrt::min(x); }, nogil());
-  m.def("_max_dim", [](const Tensor& x, int64_t d, bool k) { return iccrt::max(x, d, k); }, nogil());
-  m.def("_min_dim", [](const Tensor& x, int64_t d, bool k) { return iccrt::min(x, d, k); }, nogil());
+  m.def(
+      "_max", [](const Tensor& x) { return iccrt::max(x); }, nogil());
+  m.def(
+      "_min", [](const Tensor& x) { return iccrt::min(x); }, nogil());
+  m.def(
+      "_max_dim", [](const Tensor& x, int64_t d, bool k) { return iccrt::max(x, d, k); }, nogil());
+  m.def(
+      "_min_dim", [](const Tensor& x, int64_t d, bool k) { return iccrt::min(x, d, k); }, nogil());
 
   // ---- matrix products ----
   auto matmul = [](const Tensor& a, const Tensor& b) { return iccrt::matmul(a, b); };

@@ -46,9 +46,12 @@ py::class_<Tensor> init_tensor(py::module_& m) {
       .def("reshape", [](const Tensor& t, const py::args& shape) { return t.reshape(shape_from_args(shape)); })
       .def("permute", [](const Tensor& t, const py::args& dims) { return t.permute(shape_from_args(dims)); })
       .def("expand", [](const Tensor& t, const py::args& shape) { return t.expand(shape_from_args(shape)); })
-      .def("view_as", [](const Tensor& t, const Tensor& o) { return t.view(o.shape()); }, py::arg("other"))
-      .def("reshape_as", [](const Tensor& t, const Tensor& o) { return t.reshape(o.shape()); }, py::arg("other"))
-      .def("expand_as", [](const Tensor& t, const Tensor& o) { return t.expand(o.shape()); }, py::arg("other"))
+      .def(
+          "view_as", [](const Tensor& t, const Tensor& o) { return t.view(o.shape()); }, py::arg("other"))
+      .def(
+          "reshape_as", [](const Tensor& t, const Tensor& o) { return t.reshape(o.shape()); }, py::arg("other"))
+      .def(
+          "expand_as", [](const Tensor& t, const Tensor& o) { return t.expand(o.shape()); }, py::arg("other"))
       .def("transpose", &Tensor::transpose, py::arg("dim0"), py::arg("dim1"))
       .def("swapaxes", &Tensor::transpose, py::arg("axis0"), py::arg("axis1"))
       .def("t", &Tensor::t)

@@ -44,4 +44,11 @@ bool cuda_compiled() {
 int cuda_device_count() { return cuda::device_count(); }
 bool cuda_available() { return cuda_device_count() > 0; }
 
+void cuda_synchronize(int index) {
+  ICCRT_CHECK_DEVICE(index >= 0 && index < cuda_device_count(), "cuda_synchronize: CUDA device ", index,
+                     " is not available (", cuda_device_count(), " devices)");
+  cuda::DeviceGuard guard(index);
+  cuda::stream_synchronize(cuda::current_stream(index));
+}
+
 }  // namespace iccrt

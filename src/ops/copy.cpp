@@ -61,10 +61,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(Scalar value) {
   ICCRT_CHECK(defined(), "fill_ on an undefined tensor");
-  if (is_integral(dtype_) && value.kind == Scalar::Kind::Float) {
-    ICCRT_CHECK_DTYPE(std::floor(value.d) == value.d && std::isfinite(value.d), "fill_: value ", value.d,
-                      " is not representable in ", dtype_name(dtype_));
-  }
+  detail::check_scalar_fits("fill_", dtype_, value);
   if (numel() == 0) return *this;
   const auto args = detail::elementwise_args(*this, {});
   detail::run_on(

@@ -82,12 +82,36 @@ Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b) {
 }
 
 // The scalar must be usable in x's dtype without changing the result type.
-void check_scalar(BinaryOp op, DType t, const Scalar& s) {
-  if (is_integral(t) && s.kind == Scalar::Kind::Float) {
-    ICCRT_CHECK_DTYPE(std::isfinite(s.d) && std::floor(s.d) == s.d, binary_name(op), ": scalar ", s.d,
-                      " is not an integer, but the tensor is ", dtype_name(t),
-                      "; convert the tensor with .to(float32) first");
+void check_scalar(BinaryOp op, DType t, const Scalar& s) { detail::check_scalar_fits(binary_name(op), t, s); }
+
+// Note [Comparing integer tensors with any scalar]
+// x < 2.5 for integer x is x < 3, x <= 2.5 is x <= 2, and x == 2.5 is never true; a scalar beyond the dtype's
+// range makes the answer the same for every element. Rewriting the comparison this way keeps it exact instead
+// of converting the scalar to the tensor's dtype (which would wrap 300 to 44 for uint8).
+struct IntComparison {
+  bool constant;  // the result is `value` everywhere
+  bool value;
+  Scalar bound;   // otherwise compare against this integer
+};
+
+IntComparison integer_comparison(BinaryOp op, DType t, const Scalar& s) {
+  const double lo = t == DType::UInt8 || t == DType::Bool ? 0.0 : t == DType::Int32 ? -2147483648.0
+                                                                                   : -9223372036854775808.0;
+  const double hi = t == DType::Bool ? 1.0 : t == DType::UInt8 ? 255.0 : t == DType::Int32 ? 2147483647.0
+                                                                                          : 9223372036854775807.0;
+  if (s.kind != Scalar::Kind::Float) {
+    if (t == DType::Int64 || (s.i >= static_cast<int64_t>(lo) && s.i <= static_cast<int64_t>(hi)))
+      return {false, false, Scalar(s.i)};
   }
+  const double v = s.to_double();
+  if (std::isnan(v)) return {true, op == BinaryOp::Ne, Scalar(0)};
+  const bool integral = std::floor(v) == v;
+  if (!integral && op == BinaryOp::Eq) return {true, false, Scalar(0)};
+  if (!integral && op == BinaryOp::Ne) return {true, true, Scalar(0)};
+  const double k = (op == BinaryOp::Lt || op == BinaryOp::Ge) ? std::ceil(v) : std::floor(v);
+  if (k > hi) return {true, op == BinaryOp::Lt || op == BinaryOp::Le || op == BinaryOp::Ne, Scalar(0)};
+  if (k < lo) return {true, op == BinaryOp::Gt || op == BinaryOp::Ge || op == BinaryOp::Ne, Scalar(0)};
+  return {false, false, Scalar(static_cast<int64_t>(k))};
 }
 
 void scalar_into(BinaryOp op, const Tensor& out, const Tensor& x_in, Scalar s, bool reversed) {
@@ -102,7 +126,13 @@ void scalar_into(BinaryOp op, const Tensor& out, const Tensor& x_in, Scalar s, b
 Tensor scalar_op(BinaryOp op, const Tensor& x, Scalar s, bool reversed = false) {
   ICCRT_CHECK(x.defined(), binary_name(op), ": undefined tensor");
   check_binary_dtype(op, x.dtype());
-  check_scalar(op, x.dtype(), s);
+  if (kernels::is_comparison(op) && !is_floating(x.dtype())) {
+    const IntComparison c = integer_comparison(op, x.dtype(), s);
+    if (c.constant) return full(x.shape(), c.value, TensorOptions(DType::Bool, x.device()));
+    s = c.bound;
+  } else {
+    check_scalar(op, x.dtype(), s);
+  }
   if (op == BinaryOp::Pow && is_integral(x.dtype()) && !reversed) {
     ICCRT_CHECK_VALUE(s.to<int64_t>() >= 0, "pow: integer tensors cannot be raised to a negative integer power (",
                       s.to<int64_t>(), ")");

@@ -1,6 +1,7 @@
 #include "src/ops/op_common.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace iccrt::detail {
 
@@ -18,6 +19,21 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
     }
   }
   return d;
+}
+
+void check_scalar_fits(const char* op, DType t, const Scalar& s) {
+  if (!is_integral(t)) return;
+  const double lo = t == DType::UInt8 ? 0.0 : t == DType::Int32 ? -2147483648.0 : -9223372036854775808.0;
+  const double hi = t == DType::UInt8 ? 255.0 : t == DType::Int32 ? 2147483647.0 : 9223372036854775807.0;
+  if (s.kind == Scalar::Kind::Float) {
+    ICCRT_CHECK_DTYPE(std::isfinite(s.d) && std::floor(s.d) == s.d, op, ": scalar ", s.d,
+                      " is not an integer, but the tensor is ", dtype_name(t), "; convert the tensor with .to(float32)");
+    ICCRT_CHECK_VALUE(s.d >= lo && s.d < hi + 1.0, op, ": scalar ", s.d, " is out of range for ", dtype_name(t));
+  } else if (t != DType::Int64) {
+    ICCRT_CHECK_VALUE(s.i >= static_cast<int64_t>(lo) && s.i <= static_cast<int64_t>(hi), op, ": scalar ", s.i,
+                      " is out of range for ", dtype_name(t), " [", static_cast<int64_t>(lo), ", ",
+                      static_cast<int64_t>(hi), "]");
+  }
 }
 
 Tensor unalias(const Tensor& out, const Tensor& in) {

@@ -33,5 +33,8 @@ inline Device cuda_device(int i = 0) { return Device(DeviceType::CUDA, i); }
 ICCRT_API bool cuda_compiled();
 ICCRT_API int cuda_device_count();
 ICCRT_API bool cuda_available();  // compiled and at least one device
+// Waits until the work this thread queued on device `index` (its current stream) has finished.
+// DeviceError without CUDA or that device.
+ICCRT_API void cuda_synchronize(int index = 0);
 
 }  // namespace iccrt

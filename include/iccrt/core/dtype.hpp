@@ -32,7 +32,7 @@ ICCRT_HD constexpr bool is_integral(DType t) {  // bool excluded
 }
 ICCRT_API const char* dtype_name(DType t);                 // "float32", "bfloat16", ...
 ICCRT_API DType dtype_from_name(const std::string& name);  // accepts "float32"/"float"/"fp32", ...; ValueError
-std::ostream& operator<<(std::ostream& os, DType t);
+ICCRT_API std::ostream& operator<<(std::ostream& os, DType t);
 
 template <class T>
 struct TypeTag {
