@@ -126,8 +126,12 @@ def analyse(data, numpy_res):
     # ---- peak ----
     fma = [b for b in runs.values() if b.get("run_name", b["name"]).split("/")[0].startswith("BM_FmaPeak")]
     max_threads = max((b.get("threads", 1) for b in fma), default=1)
-    peak_all = max((gflops(b) for b in fma if b.get("threads", 1) == max_threads), default=None)
+    peak_mt = max((gflops(b) for b in fma if b.get("threads", 1) == max_threads), default=None)
     peak_one = max((gflops(b) for b in fma if b.get("threads", 1) == 1), default=None)
+    # The peak is the best any configuration reached: on VMs whose vCPUs are SMT siblings (or on a busy
+    # machine) one thread can beat all of them together.
+    peak_all = max((gflops(b) for b in fma), default=None)
+    summary["peak_gflops_max_threads"] = peak_mt
     summary["peak_gflops_all_threads"] = peak_all
     summary["peak_gflops_one_thread"] = peak_one
 
@@ -178,8 +182,8 @@ def render(s):
     c = s["context"]
     lines = [f"Machine: {c.get('num_cpus')} CPUs @ {c.get('mhz_per_cpu')} MHz, iccrt threads {c.get('iccrt_omp_threads')}",
              f"iccrt GEMM: {c.get('iccrt_gemm')}; anchor: {c.get('openblas')}", ""]
-    lines.append(f"Measured fp32 FMA peak: {fmt(s['peak_gflops_all_threads'])} GFLOP/s on all threads, "
-                 f"{fmt(s['peak_gflops_one_thread'])} on one")
+    lines.append(f"Measured fp32 FMA peak: {fmt(s['peak_gflops_all_threads'])} GFLOP/s (best of: "
+                 f"{fmt(s['peak_gflops_max_threads'])} on all threads, {fmt(s['peak_gflops_one_thread'])} on one)")
     lines.append("")
     lines.append("| GEMM fp32 (MxNxK) | iccrt GFLOP/s | OpenBLAS GFLOP/s | iccrt / OpenBLAS | iccrt % of peak |")
     lines.append("|---|---:|---:|---:|---:|")

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstdint>
 
+#include <type_traits>
+
 #include "iccrt/core/export.hpp"
+#include "iccrt/core/half.hpp"
 
 namespace iccrt::kernels {
 
@@ -85,6 +88,37 @@ ICCRT_HD inline double philox_normal_at(uint64_t seed, uint64_t offset, uint64_t
     u2 = philox_uniform_f64(r.v[2], r.v[3]);
   }
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+
+// Note [Uniform draws stay below high]
+// low + (high - low) * u with u < 1 is below high in exact arithmetic, but rounding it to the output type can
+// land on high itself (float16 near 1, or float32 on [0, 3)). Both kernels pass their rounded value through
+// uniform_below_high, which replaces such a value by the largest value of T below high.
+template <class T>
+ICCRT_HD inline double uniform_as_double(T v) {
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+    return static_cast<double>(static_cast<float>(v));
+  } else {
+    return static_cast<double>(v);
+  }
+}
+
+template <class T>
+ICCRT_HD inline T uniform_below_high(T r, double low, double high) {
+  if (!(high > low) || !(uniform_as_double(r) >= high)) return r;
+  if constexpr (std::is_same_v<T, double>) {
+    return nextafter(high, -HUGE_VAL);
+  } else if constexpr (std::is_same_v<T, float>) {
+    const float h = static_cast<float>(high);
+    return static_cast<double>(h) >= high ? nextafterf(h, -HUGE_VALF) : h;
+  } else {
+    T h(static_cast<float>(high));
+    if (uniform_as_double(h) < high) return h;
+    // Sign-magnitude 16-bit floats: one step toward -infinity.
+    const uint16_t b = h.bits;
+    return T::from_bits((b & 0x7fffu) == 0 ? 0x8001u : (b & 0x8000u) ? b + 1 : b - 1);
+  }
 }
 
 }  // namespace iccrt::kernels

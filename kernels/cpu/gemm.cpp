@@ -21,6 +21,8 @@ namespace {
 // Below this many multiply-adds per matrix, OpenBLAS runs single-threaded (its own threshold is 4 * 65536),
 // so a batch of such matrices is better spread over threads one matrix each.
 constexpr int64_t kSmallGemm = int64_t{1} << 17;
+// At most this many multiply-adds (32^3), small_gemm beats a BLAS call.
+constexpr int64_t kTinyGemm = int64_t{1} << 15;
 
 // A matrix stored rows × cols with row stride ld, as BLAS may read it. A single row may carry any ld (the ops
 // layer passes whatever its stride was, 0 included), so it is raised to the minimum BLAS accepts. Several
@@ -42,6 +44,11 @@ const T* blas_operand(const T* x, int64_t rows, int64_t cols, int64_t& ld, std::
 template <class T>
 void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
               int64_t ldb, T beta, T* c, int64_t ldc, bool parallel) {
+  // Tiny products (attention heads, per-sample bmm): a BLAS call costs more than the arithmetic.
+  if (m * n * k <= kTinyGemm && k > 0) {
+    detail::small_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   std::vector<T> a_scratch, b_scratch;
   a = blas_operand(a, ta ? k : m, ta ? m : k, lda, a_scratch);
   b = blas_operand(b, tb ? n : k, tb ? k : n, ldb, b_scratch);

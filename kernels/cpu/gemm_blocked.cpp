@@ -50,6 +50,10 @@ inline v4d fmadd(v4d a, v4d b, v4d c) {
 #endif
 }
 
+// x in every lane, as one broadcast instruction.
+inline v8f broadcast(float x) { return v8f{x, x, x, x, x, x, x, x}; }
+inline v4d broadcast(double x) { return v4d{x, x, x, x}; }
+
 // 6 rows × 2 vectors: 12 accumulators, 2 B vectors and an A broadcast fit AVX2's 16 registers.
 constexpr int kMR = 6;
 template <class T>
@@ -69,7 +73,7 @@ void micro_kernel(int64_t kc, const T* ap, const T* bp, T* tile) {
     std::memcpy(&b0, bp + p * 2 * W, sizeof(V));
     std::memcpy(&b1, bp + p * 2 * W + W, sizeof(V));
     for (int r = 0; r < kMR; ++r) {
-      const V a = V{} + ap[p * kMR + r];
+      const V a = broadcast(ap[p * kMR + r]);
       c[r][0] = fmadd(a, b0, c[r][0]);
       c[r][1] = fmadd(a, b1, c[r][1]);
     }
@@ -118,12 +122,13 @@ void pack_b_panel(const T* b, int64_t ldb, bool trans, int64_t p0, int64_t kc, i
   }
 }
 
+// C[rows × cols] (+)= alpha * tile (+ beta * C), the tile's rows `tile_ld` apart.
 template <class T>
-void update_c(T* c, int64_t ldc, int64_t rows, int64_t cols, const T* tile, T alpha, T beta, bool first) {
-  constexpr int NR = kNR<T>;
+void update_c(T* c, int64_t ldc, int64_t rows, int64_t cols, const T* tile, T alpha, T beta, bool first,
+              int64_t tile_ld) {
   for (int64_t r = 0; r < rows; ++r) {
     T* dst = c + r * ldc;
-    const T* t = tile + r * NR;
+    const T* t = tile + r * tile_ld;
     if (!first) {
       for (int64_t j = 0; j < cols; ++j) dst[j] += alpha * t[j];
     } else if (beta == T(0)) {  // C is not read: it may hold NaN or garbage
@@ -149,6 +154,60 @@ void parallel_items(int64_t n, int threads, const F& f) {
 }
 
 }  // namespace
+
+template <class T>
+void small_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  using V = typename Vec<T>::type;
+  constexpr int W = Vec<T>::kWidth;
+  constexpr int kRows = 4;  // rows of C per tile: 4 independent accumulator chains hide most FMA latency
+  if (m <= 0 || n <= 0) return;
+  // B as k rows of np columns, zero-padded so that every vector load is whole. Reused across calls: a batch of
+  // tiny products would otherwise spend its time in malloc.
+  const int64_t np = (n + W - 1) / W * W;
+  thread_local std::vector<T> bp;
+  if (bp.size() < static_cast<size_t>(k * np)) bp.resize(static_cast<size_t>(k * np));
+  for (int64_t p = 0; p < k; ++p) {
+    T* dst = bp.data() + p * np;
+    if (trans_b) {
+      for (int64_t j = 0; j < n; ++j) dst[j] = b[j * ldb + p];
+    } else {
+      std::memcpy(dst, b + p * ldb, static_cast<size_t>(n) * sizeof(T));
+    }
+    for (int64_t j = n; j < np; ++j) dst[j] = T(0);
+  }
+  const int64_t a_step = trans_a ? lda : 1;  // distance between op(A)[i][p] and op(A)[i][p+1]
+  alignas(32) T tile[kRows * W];
+  for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+    const int64_t rows = std::min<int64_t>(kRows, m - i0);
+    // Rows past m repeat the last row: wasted work, but no branch in the inner loop.
+    const T* arow[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      const int64_t i = i0 + std::min<int64_t>(r, rows - 1);
+      arow[r] = trans_a ? a + i : a + i * lda;
+    }
+    const T *a0 = arow[0], *a1 = arow[1], *a2 = arow[2], *a3 = arow[3];
+    for (int64_t j0 = 0; j0 < np; j0 += W) {
+      // Named accumulators: an array indexed in a loop tends to be kept in memory.
+      V c0 = {}, c1 = {}, c2 = {}, c3 = {};
+      const T* bcol = bp.data() + j0;
+      for (int64_t p = 0; p < k; ++p) {
+        V bv;
+        std::memcpy(&bv, bcol + p * np, sizeof(V));
+        const int64_t q = p * a_step;
+        c0 = fmadd(broadcast(a0[q]), bv, c0);
+        c1 = fmadd(broadcast(a1[q]), bv, c1);
+        c2 = fmadd(broadcast(a2[q]), bv, c2);
+        c3 = fmadd(broadcast(a3[q]), bv, c3);
+      }
+      std::memcpy(tile, &c0, sizeof(V));
+      std::memcpy(tile + W, &c1, sizeof(V));
+      std::memcpy(tile + 2 * W, &c2, sizeof(V));
+      std::memcpy(tile + 3 * W, &c3, sizeof(V));
+      update_c(c + i0 * ldc + j0, ldc, rows, std::min<int64_t>(W, n - j0), tile, alpha, beta, true, W);
+    }
+  }
+}
 
 template <class T>
 void blocked_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
@@ -199,7 +258,7 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             micro_kernel(kc, apack.data() + ir * kc, bpack.data() + q * NR * kc, tile);
             update_c(c + (i0 + ir) * ldc + jc + j0, ldc, std::min<int64_t>(kMR, mc - ir), cols, tile, alpha, beta,
-                     first);
+                     first, NR);
           }
         }
       });
@@ -207,6 +266,10 @@ void blocked_gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T
   }
 }
 
+template void small_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                const float*, int64_t, float, float*, int64_t);
+template void small_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                 const double*, int64_t, double, double*, int64_t);
 template void blocked_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                                   const float*, int64_t, float, float*, int64_t, bool);
 template void blocked_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,

@@ -151,13 +151,26 @@ void reduce_runs(const ReduceLayout& L, const T* base, int64_t rb, int64_t re, c
   }
 }
 
+// Threads the per-output strategy uses across outputs, and across each output's reduction.
+inline int per_output_chunks(const ReduceLayout& L) {
+  const int64_t work = L.out_numel * std::max<int64_t>(L.red_numel, 1);
+  return static_cast<int>(std::min<int64_t>(num_chunks(work, kParallelGrain), L.out_numel));
+}
+inline int per_reduction_chunks(const ReduceLayout& L) { return num_chunks(L.red_numel, kParallelGrain); }
+
+// Whether reduce_per_output splits each output's reduction across threads (few outputs, long reductions)
+// rather than giving each thread whole outputs.
+inline bool per_output_splits(const ReduceLayout& L) {
+  const int by_out = per_output_chunks(L);
+  return by_out < per_reduction_chunks(L) && by_out < max_threads();
+}
+
 template <class T, class P>
 void reduce_per_output(const ReduceLayout& L, const T* in, const P& pol) {
   const int64_t R = L.red_numel;
-  const int64_t work = L.out_numel * std::max<int64_t>(R, 1);
-  const int by_out = static_cast<int>(std::min<int64_t>(num_chunks(work, kParallelGrain), L.out_numel));
-  const int by_red = num_chunks(R, kParallelGrain);
-  if (by_out >= by_red || by_out >= max_threads()) {
+  const int by_out = per_output_chunks(L);
+  const int by_red = per_reduction_chunks(L);
+  if (!per_output_splits(L)) {
     parallel_chunks(L.out_numel, by_out, [&](int, int64_t ob, int64_t oe) {
       NdCounter<2> oc = L.outs;
       oc.seek(ob);

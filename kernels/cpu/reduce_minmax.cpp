@@ -126,7 +126,7 @@ struct ExtremePolicy {
   }
 
   void finish(const State& s, int64_t, int64_t out_off) const {
-    store_as(a->out_dtype, a->out, out_off, s.value);
+    reinterpret_cast<T*>(a->out)[out_off] = static_cast<T>(s.value);
     if (a->index) a->index[out_off] = s.index;
   }
 
@@ -178,7 +178,7 @@ struct ExtremePolicy {
   }
   void col_finish(const Cols& c, int64_t, int64_t out_off, int64_t out_stride, int64_t n) const {
     for (int64_t j = 0; j < n; ++j) {
-      store_as(a->out_dtype, a->out, out_off + j * out_stride, c.value[j]);
+      reinterpret_cast<T*>(a->out)[out_off + j * out_stride] = static_cast<T>(c.value[j]);
       if (a->index) a->index[out_off + j * out_stride] = c.index[j];
     }
   }
@@ -187,6 +187,7 @@ struct ExtremePolicy {
 }  // namespace
 
 void reduce_max_min(const ReduceArgs& a, const ReduceLayout& L) {
+  ICCRT_ASSERT(a.out_dtype == a.in_dtype, "max/min writes its input dtype, not ", static_cast<int>(a.out_dtype));
   dispatch(a.in_dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* in = reinterpret_cast<const T*>(a.in);

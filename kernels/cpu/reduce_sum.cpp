@@ -111,11 +111,23 @@ void add_row(Acc* acc, const Acc* mean, const T* row, int64_t n, float* tmp) {
   }
 }
 
-enum class SumOut { Sum, Mean, MeanBuffer, Var };
+enum class SumOut { Sum, Mean, MeanBuffer, Var, VarFused };
 
-// kOut says what finish() makes of the accumulated value: the sum, the mean, the mean kept in `means` for the
-// second pass of a variance, or (second pass) the variance.
-template <class T, SumOut kOut>
+// Writes v to element `off` of the output, typed when the output dtype is known at compile time (Out), through
+// a dtype switch otherwise (Out = void).
+template <class Out, class V>
+void put(const ReduceArgs& a, int64_t off, V v) {
+  if constexpr (std::is_void_v<Out>) {
+    store_as(a.out_dtype, a.out, off, v);
+  } else {
+    reinterpret_cast<Out*>(a.out)[off] = static_cast<Out>(static_cast<opmath_t<Out>>(v));
+  }
+}
+
+// kOut says what the policy computes: the sum, the mean, the mean kept in `means` for the second pass of a
+// variance, that second pass (squared deviations from `means`), or both passes of a variance back to back on
+// one output's row while it is in cache (VarFused: only when each output is one run reduced by one thread).
+template <class T, SumOut kOut, class Out>
 struct SumPolicy {
   using Acc = acc_t<T>;
   static constexpr bool kSquares = kOut == SumOut::Var;
@@ -128,7 +140,12 @@ struct SumPolicy {
   };
   State init(int64_t o) const { return State{0, kSquares ? (*means)[o] : Acc(0)}; }
   void run(State& s, const T* p, int64_t stride, int64_t n, int64_t) const {
-    s.sum += sum_run<kSquares, Acc>(p, stride, n, s.mean);
+    if constexpr (kOut == SumOut::VarFused) {
+      const Acc mean = sum_run<false, Acc>(p, stride, n, Acc(0)) / static_cast<Acc>(n);
+      s.sum += sum_run<true, Acc>(p, stride, n, mean);
+    } else {
+      s.sum += sum_run<kSquares, Acc>(p, stride, n, s.mean);
+    }
   }
   void merge(State& into, const State& later) const { into.sum += later.sum; }
   void finish(const State& s, int64_t o, int64_t out_off) const { emit(s.sum, o, out_off); }
@@ -157,12 +174,12 @@ struct SumPolicy {
   void emit(Acc sum, int64_t o, int64_t out_off) const {
     const int64_t count = a->red_numel;
     if constexpr (kOut == SumOut::Sum) {
-      store_as(a->out_dtype, a->out, out_off, sum);
+      put<Out>(*a, out_off, sum);
     } else if constexpr (kOut == SumOut::Mean || kOut == SumOut::MeanBuffer) {
       // 0/0 gives the NaN an empty mean should be.
       const Acc mean = static_cast<Acc>(sum / static_cast<Acc>(count));
       if constexpr (kOut == SumOut::Mean) {
-        store_as(a->out_dtype, a->out, out_off, mean);
+        put<Out>(*a, out_off, mean);
       } else {
         (*means)[o] = mean;
       }
@@ -170,14 +187,36 @@ struct SumPolicy {
       const int64_t dof = count - a->correction;
       const Acc var = (count == 0 || dof <= 0) ? std::numeric_limits<Acc>::quiet_NaN()
                                                 : static_cast<Acc>(sum / static_cast<Acc>(dof));
-      store_as(a->out_dtype, a->out, out_off, var);
+      put<Out>(*a, out_off, var);
     }
   }
 };
 
+// Runs kind kOut with the output type resolved once: the input dtype, int64 for integer sums, and any other
+// combination through the per-element dtype switch.
 template <class T, SumOut kOut>
 void run_policy(const ReduceArgs& a, const ReduceLayout& L, std::vector<acc_t<T>>* means) {
-  run_reduction(L, reinterpret_cast<const T*>(a.in), SumPolicy<T, kOut>{&a, means});
+  const T* in = reinterpret_cast<const T*>(a.in);
+  auto go = [&](auto out_tag) {
+    using Out = typename decltype(out_tag)::type;
+    const SumPolicy<T, kOut, Out> pol{&a, means};
+    if constexpr (kOut == SumOut::VarFused) {
+      reduce_per_output(L, in, pol);
+    } else {
+      run_reduction(L, in, pol);
+    }
+  };
+  if (a.out_dtype == DTypeOf<T>::value) {
+    go(TypeTag<T>{});
+  } else if constexpr (std::is_integral_v<T>) {
+    if (a.out_dtype == DType::Int64) {
+      go(TypeTag<int64_t>{});
+    } else {
+      go(TypeTag<void>{});
+    }
+  } else {
+    go(TypeTag<void>{});
+  }
 }
 
 }  // namespace
@@ -194,11 +233,13 @@ void reduce_sum_mean_var(const ReduceArgs& a, const ReduceLayout& L) {
     using T = typename decltype(tag)::type;
     if (a.kind == ReduceKind::Mean) {
       run_policy<T, SumOut::Mean>(a, L, nullptr);
-      return;
+    } else if (!L.columns && L.red_outer.ndim == 0 && !per_output_splits(L)) {
+      run_policy<T, SumOut::VarFused>(a, L, nullptr);
+    } else {
+      std::vector<acc_t<T>> means(static_cast<size_t>(a.out_numel));
+      run_policy<T, SumOut::MeanBuffer>(a, L, &means);
+      run_policy<T, SumOut::Var>(a, L, &means);
     }
-    std::vector<acc_t<T>> means(static_cast<size_t>(a.out_numel));
-    run_policy<T, SumOut::MeanBuffer>(a, L, &means);
-    run_policy<T, SumOut::Var>(a, L, &means);
   });
 }
 

@@ -51,7 +51,10 @@ __global__ void random_kernel(T* out, int64_t n, uint64_t seed, uint64_t offset,
     for (int j = 0; j < kPer; ++j) {
       const int64_t i = t * kPer + j;
       // uniform: a + (b - a) * u with (a, b) = (low, high); normal: a + b * z with (a, b) = (mean, std)
-      if (i < n) out[i] = detail::cast<T>(kNormal ? a + b * u[j] : a + (b - a) * u[j]);
+      if (i < n) {
+        out[i] = kNormal ? detail::cast<T>(a + b * u[j])
+                         : uniform_below_high(detail::cast<T>(a + (b - a) * u[j]), a, b);  // Note [Uniform draws stay below high]
+      }
     }
   }
 }
@@ -64,7 +67,7 @@ __global__ void random_unaligned_kernel(T* out, int64_t n, uint64_t seed, uint64
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) {
     const double v = kNormal ? a + b * philox_normal_at(seed, offset, i, kDouble)
                              : a + (b - a) * philox_uniform_at(seed, offset, i, kDouble);
-    out[i] = detail::cast<T>(v);
+    out[i] = kNormal ? detail::cast<T>(v) : uniform_below_high(detail::cast<T>(v), a, b);
   }
 }
 

@@ -20,6 +20,7 @@ void copy_same_device(const Tensor& dst, const Tensor& src_in) {
 }  // namespace
 
 Tensor Tensor::contiguous() const {
+  ICCRT_CHECK(defined(), "contiguous() on an undefined tensor");
   if (is_contiguous()) return *this;
   return clone();
 }

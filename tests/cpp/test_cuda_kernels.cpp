@@ -336,10 +336,10 @@ TEST(CudaKernels, BinaryScalar) {
     for (DType t : kAll) {
       if (op == BinaryOp::Div && !is_floating(t)) continue;
       // Scalars valid for t (the ops layer guarantees this): floats for floating dtypes, small integers else.
-      std::vector<Scalar> scalars;
-      if (is_floating(t)) scalars = {Scalar(1.5), Scalar(2.0), Scalar(int64_t{-3})};
-      else if (t == DType::Bool) scalars = {Scalar(true), Scalar(false)};
-      else scalars = {Scalar(int64_t{3}), Scalar(int64_t{2})};
+      const std::vector<Scalar> scalars =
+          is_floating(t)       ? std::vector<Scalar>{Scalar(1.5), Scalar(2.0), Scalar(int64_t{-3})}
+          : t == DType::Bool   ? std::vector<Scalar>{Scalar(true), Scalar(false)}
+                               : std::vector<Scalar>{Scalar(int64_t{3}), Scalar(int64_t{2})};
       for (Scalar s : scalars) {
         for (bool reversed : {false, true}) {
           Gen x = for_dtype(t, coarse());
