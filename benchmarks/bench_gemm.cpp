@@ -58,7 +58,10 @@ void BM_GemmOpenBLAS(benchmark::State& st) {
 // Registered size by size, iccrt then OpenBLAS, so that both see the same machine state (the CI machines are
 // shared and noisy).
 void register_gemm_benchmarks() {
-  const int64_t sizes[][3] = {{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048},
+  const int64_t sizes[][3] = {{256, 256, 256},
+                              {512, 512, 512},
+                              {1024, 1024, 1024},
+                              {2048, 2048, 2048},
                               {4096, 1024, 1024}};  // the last: M x N x K of a transformer-like projection
   for (const auto& s : sizes) {
     std::vector<benchmark::internal::Benchmark*> bs;

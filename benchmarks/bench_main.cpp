@@ -23,8 +23,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("iccrt_omp_threads", "1 (built without OpenMP)");
 #endif
 #ifdef ICCRT_BENCH_HAVE_OPENBLAS
-  benchmark::AddCustomContext("openblas", std::string(openblas_get_config()) +
-                                              ", threads=" + std::to_string(openblas_get_num_threads()));
+  benchmark::AddCustomContext(
+      "openblas", std::string(openblas_get_config()) + ", threads=" + std::to_string(openblas_get_num_threads()));
 #else
   benchmark::AddCustomContext("openblas", "not installed: no cblas_sgemm anchor");
 #endif

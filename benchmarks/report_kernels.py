@@ -225,6 +225,8 @@ def main():
     ap.add_argument("--summary-json", help="write the computed ratios as JSON to this file")
     ap.add_argument("--repetitions", type=int, default=1, help="benchmark repetitions (the median is used)")
     ap.add_argument("--no-numpy", action="store_true", help="skip the NumPy comparison")
+    ap.add_argument("--quick", action="store_true",
+                    help="short timings (0.05 s per benchmark) for a demo; use the default for recorded numbers")
     ap.add_argument("extra", nargs="*", help="extra arguments for the benchmark binary (after --)")
     args = ap.parse_args()
 
@@ -236,7 +238,8 @@ def main():
         if not binary or not os.path.exists(binary):
             sys.exit("iccrt_kernel_bench not found: build it (cmake --build BUILD --target iccrt_kernel_bench) "
                      "or pass --bench")
-        data = run_benchmark(binary, args.repetitions, args.extra)
+        extra = list(args.extra) + (["--benchmark_min_time=0.05"] if args.quick else [])
+        data = run_benchmark(binary, args.repetitions, extra)
         if args.save_json:
             with open(args.save_json, "w") as f:
                 json.dump(data, f, indent=1)

@@ -59,6 +59,7 @@ void for_each_run(const ElementwiseArgs& a, int64_t grain, const Inner& inner) {
 template <class T, bool kBroadcast>
 struct Src {
   using type = T;
+  static constexpr bool kIsBroadcast = kBroadcast;
   using M = opmath_t<T>;
   const T* p;
   M v;
@@ -84,13 +85,33 @@ auto block_src(const Src<T, kBroadcast>& s, int64_t b, int64_t len, float* buf) 
   }
 }
 
+// A functor with a block(const float* in, float* out, n) member computes whole float arrays itself (the vector
+// math of vec_math.hpp); it is used for runs of one contiguous float input (16-bit inputs after conversion).
+template <class F, class = void>
+struct HasBlock : std::false_type {};
+template <class F>
+struct HasBlock<F, std::void_t<decltype(&F::block)>> : std::true_type {};
+
+template <class F, class... S>
+constexpr bool use_block() {
+  if constexpr (sizeof...(S) == 1) {
+    return HasBlock<F>::value && !(S::kIsBroadcast && ...);
+  } else {
+    return false;
+  }
+}
+
 template <class Out, class F, std::size_t... I, class... S>
 void run_blocked(Out* out, int64_t n, const F& f, std::index_sequence<I...>, const S&... s) {
   alignas(32) float bufs[sizeof...(S) + 1][kBlock];
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t len = std::min(kBlock, n - b);
     auto body = [&](const auto&... bs) {
-      if constexpr (is_half_like<Out>) {
+      if constexpr (is_half_like<Out> && use_block<F, S...>()) {
+        float* tmp = bufs[sizeof...(S)];
+        f.block((bs.p, ...), tmp, len);
+        from_float(tmp, out + b, len);
+      } else if constexpr (is_half_like<Out>) {
         float* tmp = bufs[sizeof...(S)];
         for (int64_t i = 0; i < len; ++i) tmp[i] = static_cast<float>(f(bs.get(i)...));
         from_float(tmp, out + b, len);
@@ -106,6 +127,8 @@ template <class Out, class F, class... S>
 void run_contiguous(Out* out, int64_t n, const F& f, const S&... s) {
   if constexpr (is_half_like<Out> || (is_half_like<typename S::type> || ...)) {
     run_blocked(out, n, f, std::index_sequence_for<S...>{}, s...);
+  } else if constexpr (use_block<F, S...>() && std::is_same_v<Out, float>) {
+    f.block((s.p, ...), out, n);
   } else {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<Out>(f(s.get(i)...));
   }

@@ -52,7 +52,9 @@ void random_uniform(void* out, DType dtype, int64_t n, uint64_t seed, uint64_t o
     detail::parallel_for(n, kRandomGrain, [&](int64_t b, int64_t e) {
       BlockCache cache{seed};
       for (int64_t i = b; i < e; ++i) {
-        o[i] = static_cast<T>(low + scale * uniform_at<kDouble>(cache, offset, static_cast<uint64_t>(i)));
+        // Note [Uniform draws stay below high] (philox.hpp)
+        o[i] = uniform_below_high(
+            static_cast<T>(low + scale * uniform_at<kDouble>(cache, offset, static_cast<uint64_t>(i))), low, high);
       }
     });
   });

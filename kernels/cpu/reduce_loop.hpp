@@ -15,8 +15,8 @@
 // first-extreme index of max/min stays the first.
 //
 // A policy supplies the arithmetic: State/init/run/merge/finish for the per-output shape and
-// Cols/col_init/col_row/col_merge/col_finish for the column shape, col_init being told the first reduced row
-// of its range (see reduce_sum.cpp, reduce_minmax.cpp).
+// Cols/col_init/col_row/col_merge/col_finish for the column shape (Cols constructed with its column count,
+// col_init told the first reduced row of its range) (see reduce_sum.cpp, reduce_minmax.cpp).
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -235,7 +235,7 @@ void reduce_columns(const ReduceLayout& L, const T* in, const P& pol) {
   const int by_red = static_cast<int>(std::min<int64_t>(num_chunks(R * block_cols, kParallelGrain), R));
   if (by_item >= by_red || by_item >= max_threads()) {
     parallel_chunks(items, by_item, [&](int, int64_t ib, int64_t ie) {
-      auto buf = std::make_unique<Cols>();
+      auto buf = std::make_unique<Cols>(block_cols);
       for (int64_t it = ib; it < ie; ++it) {
         const Item m = item(it);
         pol.col_init(*buf, m.o0, m.n, 0);
@@ -246,7 +246,7 @@ void reduce_columns(const ReduceLayout& L, const T* in, const P& pol) {
     return;
   }
   std::vector<std::unique_ptr<Cols>> parts(by_red);
-  for (auto& p : parts) p = std::make_unique<Cols>();
+  for (auto& p : parts) p = std::make_unique<Cols>(block_cols);
   for (int64_t it = 0; it < items; ++it) {
     const Item m = item(it);
     parallel_chunks(R, by_red, [&](int c, int64_t rb, int64_t re) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/half_block.hpp"
 #include "kernels/cpu/reduce_loop.hpp"
@@ -24,8 +25,9 @@ bool is_nan(M x) {
 // Whether x replaces the current extreme `best`; strict, so that among equals the first stays.
 template <bool kMax, class M>
 bool better(M x, M best) {
-  const bool beyond = kMax ? x > best : x < best;
-  return beyond | (is_nan(x) & !is_nan(best));
+  // Bitwise on ints rather than || and &&: no short-circuit branches in the column update loop.
+  const int beyond = kMax ? x > best : x < best;
+  return (beyond | (static_cast<int>(is_nan(x)) & static_cast<int>(!is_nan(best)))) != 0;
 }
 
 // 32-byte vectors (GCC/Clang vector extensions). Written as scalar code, a max is not vectorised: x > b ? x : b
@@ -134,9 +136,11 @@ struct ExtremePolicy {
   // update is a branch-free select: a column that never beats the identity really is the identity from its
   // first row on.
   struct Cols {
-    M value[kColumnBlock];
-    int64_t index[kColumnBlock];
-    alignas(32) float tmp[kColumnBlock];
+    explicit Cols(int64_t n)
+        : value(static_cast<size_t>(n)), index(static_cast<size_t>(n)), tmp(static_cast<size_t>(n)) {}
+    std::vector<Search> value;  // not vector<bool>, which packs bits
+    std::vector<int64_t> index;
+    std::vector<float> tmp;  // a 16-bit row converted to float
   };
   static M identity() {
     if constexpr (std::is_floating_point_v<M>) {
@@ -147,25 +151,27 @@ struct ExtremePolicy {
   }
   void col_init(Cols& c, int64_t, int64_t n, int64_t first_row) const {
     for (int64_t j = 0; j < n; ++j) {
-      c.value[j] = identity();
+      c.value[j] = static_cast<Search>(identity());
       c.index[j] = first_row;
     }
   }
   void col_row(Cols& c, const T* row, int64_t n, int64_t r) const {
     if constexpr (is_half_like<T>) {
-      to_float(row, c.tmp, n);
-      update(c, static_cast<const float*>(c.tmp), n, r);
+      to_float(row, c.tmp.data(), n);
+      update(c, static_cast<const float*>(c.tmp.data()), n, r);
     } else {
       update(c, row, n, r);
     }
   }
   template <class S>
   static void update(Cols& c, const S* row, int64_t n, int64_t r) {
+    Search* value = c.value.data();
+    int64_t* index = c.index.data();
     for (int64_t j = 0; j < n; ++j) {
-      const M x = static_cast<M>(row[j]);
-      const bool take = better<kMax>(x, c.value[j]);
-      c.value[j] = take ? x : c.value[j];
-      c.index[j] = take ? r : c.index[j];
+      const Search x = static_cast<Search>(static_cast<M>(row[j]));
+      const bool take = better<kMax>(x, value[j]);
+      value[j] = take ? x : value[j];
+      index[j] = take ? r : index[j];
     }
   }
   void col_merge(Cols& into, const Cols& later, int64_t n) const {

@@ -2,6 +2,7 @@
 // in double, integers and bool in int64. Variance is two-pass (mean first, then squared deviations), which stays
 // accurate where the one-pass sum-of-squares formula cancels catastrophically.
 // See Note [Reduction strategies] in reduce_loop.hpp.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -151,18 +152,19 @@ struct SumPolicy {
   void finish(const State& s, int64_t o, int64_t out_off) const { emit(s.sum, o, out_off); }
 
   struct Cols {
-    Acc sum[kColumnBlock];
-    Acc mean[kColumnBlock];
-    alignas(32) float tmp[kColumnBlock];
+    explicit Cols(int64_t n)
+        : sum(static_cast<size_t>(n)), mean(kSquares ? static_cast<size_t>(n) : 0), tmp(static_cast<size_t>(n)) {}
+    std::vector<Acc> sum, mean;
+    std::vector<float> tmp;  // a 16-bit row converted to float
   };
   void col_init(Cols& c, int64_t o0, int64_t n, int64_t) const {
-    for (int64_t j = 0; j < n; ++j) c.sum[j] = 0;
+    std::fill(c.sum.begin(), c.sum.begin() + n, Acc(0));
     if constexpr (kSquares) {
       for (int64_t j = 0; j < n; ++j) c.mean[j] = (*means)[o0 + j];
     }
   }
   void col_row(Cols& c, const T* row, int64_t n, int64_t) const {
-    add_row<kSquares, Acc>(c.sum, c.mean, row, n, c.tmp);
+    add_row<kSquares, Acc>(c.sum.data(), c.mean.data(), row, n, c.tmp.data());
   }
   void col_merge(Cols& into, const Cols& later, int64_t n) const {
     for (int64_t j = 0; j < n; ++j) into.sum[j] += later.sum[j];

@@ -127,7 +127,7 @@ TEST_F(CachingAllocatorTest, ReusesFreedBlockOfSameBin) {
   EXPECT_EQ(log->allocs, 1);
   EXPECT_EQ(log->live.at(p), 1024u);  // the device allocation has the binned size
   alloc->deallocate(p);
-  EXPECT_EQ(log->frees, 0);  // cached, not returned to the device
+  EXPECT_EQ(log->frees, 0);                      // cached, not returned to the device
   void* q = alloc->allocate_on(600, stream(1));  // same 1024-byte bin
   EXPECT_EQ(q, p);
   EXPECT_EQ(log->allocs, 1);
@@ -324,9 +324,12 @@ TEST(CpuAllocator, AlignedAndNeverNull) {
     void* p = a->allocate(n);
     ASSERT_NE(p, nullptr) << n;
     EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u) << n;
-    if (n == 0) EXPECT_TRUE(zero_sized.insert(p).second) << "zero-byte allocations must be unique";
-    if (n > 0) static_cast<char*>(p)[n - 1] = 1;
-    if (n != 0) a->deallocate(p);
+    if (n == 0) {
+      EXPECT_TRUE(zero_sized.insert(p).second) << "zero-byte allocations must be unique";
+    } else {
+      static_cast<char*>(p)[n - 1] = 1;
+      a->deallocate(p);
+    }
   }
   for (void* p : zero_sized) a->deallocate(p);
 }

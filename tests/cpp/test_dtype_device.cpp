@@ -62,9 +62,8 @@ TEST(DType, Names) {
 TEST(DType, DispatchFloatingRejectsOthers) {
   for (DType t : test::all_dtypes()) {
     if (is_floating(t)) {
-      const int64_t size = dispatch_floating(t, "test", [](auto tag) {
-        return static_cast<int64_t>(sizeof(typename decltype(tag)::type));
-      });
+      const int64_t size = dispatch_floating(
+          t, "test", [](auto tag) { return static_cast<int64_t>(sizeof(typename decltype(tag)::type)); });
       EXPECT_EQ(size, itemsize(t));
     } else {
       EXPECT_THROW(dispatch_floating(t, "test", [](auto) { return 0; }), DTypeError) << dtype_name(t);

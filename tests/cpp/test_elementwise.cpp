@@ -24,9 +24,12 @@ using test::to_host;
 double wrap_int(DType t, double v) {
   const int64_t i = static_cast<int64_t>(v);
   switch (t) {
-    case DType::Int32: return static_cast<int32_t>(static_cast<uint32_t>(i));
-    case DType::UInt8: return static_cast<uint8_t>(i);
-    default: return static_cast<double>(i);
+    case DType::Int32:
+      return static_cast<int32_t>(static_cast<uint32_t>(i));
+    case DType::UInt8:
+      return static_cast<uint8_t>(i);
+    default:
+      return static_cast<double>(i);
   }
 }
 
@@ -60,8 +63,8 @@ const std::vector<UnaryCase>& unary_cases() {
       {"sqrt", [](const Tensor& x) { return sqrt(x); }, [](double x) { return std::sqrt(x); }, 0, 20, false},
       {"rsqrt", [](const Tensor& x) { return rsqrt(x); }, [](double x) { return 1 / std::sqrt(x); }, 0.05, 20, false},
       {"tanh", [](const Tensor& x) { return tanh(x); }, [](double x) { return std::tanh(x); }, -5, 5, false},
-      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }, -10,
-       10, false},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }, -10, 10,
+       false},
       {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0.0; }, -5, 5, true},
       {"gelu", [](const Tensor& x) { return gelu(x); },
        [](double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, -5, 5, false},
@@ -278,8 +281,8 @@ TEST(Binary, ScalarAndReversedForms) {
     Scalar s;
     bool floating_only;
   };
-  for (DType t : {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int32, DType::Int64,
-                  DType::UInt8}) {
+  for (DType t :
+       {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int32, DType::Int64, DType::UInt8}) {
     for (const S& sc : {S{Scalar(2), false}, S{Scalar(3.0), false}, S{Scalar(0.5), true}, S{Scalar(-1.25), true}}) {
       if (sc.floating_only && !is_floating(t)) continue;
       const double s = sc.s.to_double();

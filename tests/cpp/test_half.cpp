@@ -48,9 +48,7 @@ double round_ref(double x, int mant_bits, int emin, double max_finite) {
   return std::copysign(v, x);
 }
 double half_ref(float f) { return round_ref(f, 10, -14, 65504.0); }
-double bf16_ref(float f) {
-  return round_ref(f, 7, -126, static_cast<double>(f_from_bits(0x7f7f0000u)));
-}
+double bf16_ref(float f) { return round_ref(f, 7, -126, static_cast<double>(f_from_bits(0x7f7f0000u))); }
 
 TEST(Half, ExhaustiveRoundTrip) {
   for (uint32_t b = 0; b < 65536; ++b) {

@@ -19,10 +19,14 @@ using test::to_host;
 // Error allowed per unit of sum_k |a_ik * b_kj|.
 double gemm_rtol(DType t) {
   switch (t) {
-    case DType::Float64: return 1e-12;
-    case DType::Float32: return 1e-5;
-    case DType::Float16: return 1e-3;
-    default: return 1e-2;
+    case DType::Float64:
+      return 1e-12;
+    case DType::Float32:
+      return 1e-5;
+    case DType::Float16:
+      return 1e-3;
+    default:
+      return 1e-2;
   }
 }
 
@@ -110,7 +114,7 @@ TEST(Matmul, NumpyRankRules) {
       {{4, 5, 7}, {7}},              // batch x vector -> [4, 5]
       {{7}, {4, 7, 3}},              // vector x batch -> [4, 3]
       {{1, 1}, {1, 1}},
-      {{3, 1}, {1, 4}},              // outer product
+      {{3, 1}, {1, 4}},  // outer product
   };
   for (DType t : test::floating_dtypes()) {
     for (const auto& [sa, sb] : cases) {
@@ -130,8 +134,8 @@ TEST(Matmul, TransposedAndStridedViews) {
   for (DType t : test::floating_dtypes()) {
     for (int64_t s : {1, 7, 33, 129}) {
       const int64_t m = s, k = s + 2, n = s + 5;
-      const Tensor at = rnd({k, m}, t, rng).t();                       // [m, k], column-major
-      const Tensor bt = rnd({n, k}, t, rng).transpose(-1, -2);         // [k, n], column-major
+      const Tensor at = rnd({k, m}, t, rng).t();                // [m, k], column-major
+      const Tensor bt = rnd({n, k}, t, rng).transpose(-1, -2);  // [k, n], column-major
       const Tensor a = rnd({m, k}, t, rng), b = rnd({k, n}, t, rng);
       EXPECT_TRUE(matmul_matches(at, b, matmul(at, b))) << "a.t() " << desc(at, b);
       EXPECT_TRUE(matmul_matches(a, bt, matmul(a, bt))) << "b.T " << desc(a, bt);
@@ -142,8 +146,8 @@ TEST(Matmul, TransposedAndStridedViews) {
       EXPECT_TRUE(matmul_matches(sub, step, matmul(sub, step))) << "sliced " << desc(sub, step);
       // Batched views: a transposed batch of matrices, a batch dim that is not outermost in memory, a
       // broadcast (stride-0) batch.
-      const Tensor ba = rnd({3, k, m}, t, rng).transpose(-1, -2);        // [3, m, k]
-      const Tensor bb = rnd({k, 3, n}, t, rng).permute({1, 0, 2});         // [3, k, n]
+      const Tensor ba = rnd({3, k, m}, t, rng).transpose(-1, -2);   // [3, m, k]
+      const Tensor bb = rnd({k, 3, n}, t, rng).permute({1, 0, 2});  // [3, k, n]
       const Tensor be = rnd({1, k, n}, t, rng).expand({3, k, n});
       EXPECT_TRUE(matmul_matches(ba, bb, matmul(ba, bb))) << "batched views " << desc(ba, bb);
       EXPECT_TRUE(matmul_matches(ba, be, matmul(ba, be))) << "expanded batch " << desc(ba, be);

@@ -92,8 +92,7 @@ TEST(Random, ElementDependsOnlyOnSeedAndCounter) {
     for (size_t i = 0; i < d.size(); ++i) ASSERT_EQ(d[i], kernels::philox_uniform_at(seed, 0, i, true)) << i;
     Generator gn(seed);
     const auto n = test::to_host(randn({257}, DType::Float32, &gn));
-    for (size_t i = 0; i < n.size(); ++i)
-      ASSERT_NEAR(n[i], kernels::philox_normal_at(seed, 0, i, false), 1e-5) << i;
+    for (size_t i = 0; i < n.size(); ++i) ASSERT_NEAR(n[i], kernels::philox_normal_at(seed, 0, i, false), 1e-5) << i;
   }
 }
 

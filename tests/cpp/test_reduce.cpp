@@ -84,11 +84,15 @@ Stats stats(const std::vector<double>& v, int64_t correction) {
 // Accumulation error allowed per unit of sum(|x|).
 double acc_tol(DType t) {
   switch (t) {
-    case DType::Float64: return 1e-13;
-    case DType::Float32: return 1e-6;
+    case DType::Float64:
+      return 1e-13;
+    case DType::Float32:
+      return 1e-6;
     case DType::Float16:
-    case DType::BFloat16: return 1e-5;
-    default: return 0;
+    case DType::BFloat16:
+      return 1e-5;
+    default:
+      return 0;
   }
 }
 
@@ -102,11 +106,21 @@ void check_reduce(Op op, const Tensor& x, const std::vector<int64_t>& dims, bool
     const Stats s = stats(grp, 1);
     const double n = static_cast<double>(grp.size());
     switch (op) {
-      case Op::Sum: ref.push_back(s.sum), atol.push_back(acc_tol(t) * s.l1); break;
-      case Op::Mean: ref.push_back(s.mean), atol.push_back(acc_tol(t) * s.l1 / std::max(n, 1.0)); break;
-      case Op::Var: ref.push_back(s.var), atol.push_back(acc_tol(t) * 10 * s.l2 / std::max(n, 1.0)); break;
-      case Op::Max: ref.push_back(s.max), atol.push_back(0); break;
-      case Op::Min: ref.push_back(s.min), atol.push_back(0); break;
+      case Op::Sum:
+        ref.push_back(s.sum), atol.push_back(acc_tol(t) * s.l1);
+        break;
+      case Op::Mean:
+        ref.push_back(s.mean), atol.push_back(acc_tol(t) * s.l1 / std::max(n, 1.0));
+        break;
+      case Op::Var:
+        ref.push_back(s.var), atol.push_back(acc_tol(t) * 10 * s.l2 / std::max(n, 1.0));
+        break;
+      case Op::Max:
+        ref.push_back(s.max), atol.push_back(0);
+        break;
+      case Op::Min:
+        ref.push_back(s.min), atol.push_back(0);
+        break;
     }
   }
   const char* names[] = {"sum", "mean", "var", "max", "min"};
@@ -114,9 +128,15 @@ void check_reduce(Op op, const Tensor& x, const std::vector<int64_t>& dims, bool
                     (keepdim ? " keepdim " : " ") + what;
   Tensor y;
   switch (op) {
-    case Op::Sum: y = sum(x, dims, keepdim); break;
-    case Op::Mean: y = mean(x, dims, keepdim); break;
-    case Op::Var: y = var(x, dims, 1, keepdim); break;
+    case Op::Sum:
+      y = sum(x, dims, keepdim);
+      break;
+    case Op::Mean:
+      y = mean(x, dims, keepdim);
+      break;
+    case Op::Var:
+      y = var(x, dims, 1, keepdim);
+      break;
     case Op::Max:
     case Op::Min: {
       if (dims.size() == 1) {
@@ -128,8 +148,8 @@ void check_reduce(Op op, const Tensor& x, const std::vector<int64_t>& dims, bool
           iref.push_back(static_cast<double>(op == Op::Max ? s.argmax : s.argmin));
         }
         EXPECT_TRUE(equals(idx, g.out_shape, iref)) << ctx << " (indices)";
-        EXPECT_TRUE(equals(op == Op::Max ? argmax(x, dims[0], keepdim) : argmin(x, dims[0], keepdim), g.out_shape,
-                           iref))
+        EXPECT_TRUE(
+            equals(op == Op::Max ? argmax(x, dims[0], keepdim) : argmin(x, dims[0], keepdim), g.out_shape, iref))
             << ctx << " (arg)";
         y = vals;
       } else {
@@ -143,12 +163,13 @@ void check_reduce(Op op, const Tensor& x, const std::vector<int64_t>& dims, bool
   if (op == Op::Sum && !is_floating(t)) expect_dtype = DType::Int64;
   EXPECT_EQ(y.dtype(), expect_dtype) << ctx;
   const test::Tol tol = op == Op::Max || op == Op::Min ? test::Tol{0, 0}
-                        : op == Op::Var               ? test::Tol{test::default_tol(t).rtol * 2, 0}
-                                                      : test::Tol{test::default_tol(t).rtol, 0};
+                        : op == Op::Var                ? test::Tol{test::default_tol(t).rtol * 2, 0}
+                                                       : test::Tol{test::default_tol(t).rtol, 0};
   EXPECT_TRUE(close_to(y, g.out_shape, ref, tol, atol)) << ctx;
 }
 
-// Inputs: uniform in [-1, 1.1) for floats (a float16 sum of 2^20 of them stays finite) (a coarse grid for max/min so that ties occur), small integers otherwise.
+// Inputs: uniform in [-1, 1.1) for floats (a float16 sum of 2^20 of them stays finite) (a coarse grid for max/min so
+// that ties occur), small integers otherwise.
 Tensor input(Op op, const Shape& shape, DType t, std::mt19937& rng) {
   if ((op == Op::Max || op == Op::Min) && is_floating(t)) {
     std::uniform_int_distribution<int> d(-12, 12);
@@ -167,17 +188,18 @@ std::vector<DType> dtypes_for(Op op) {
 
 TEST(Reduce, AllDimCombinationsLayoutsAndDtypes) {
   std::mt19937 rng(7);
-  const std::vector<std::vector<int64_t>> dim_sets = {{0}, {1}, {2}, {-1}, {-3}, {0, 2}, {2, 0}, {1, 2}, {-1, 0, 1}, {}};
+  const std::vector<std::vector<int64_t>> dim_sets = {{0},    {1},    {2},    {-1},       {-3},
+                                                      {0, 2}, {2, 0}, {1, 2}, {-1, 0, 1}, {}};
   for (Op op : {Op::Sum, Op::Mean, Op::Var, Op::Max, Op::Min}) {
     for (DType t : dtypes_for(op)) {
       const Tensor contig = input(op, {5, 7, 9}, t, rng);
-      const Tensor permuted = input(op, {9, 5, 7}, t, rng).permute({1, 2, 0});     // [5, 7, 9]
-      const Tensor sliced = input(op, {5, 14, 9}, t, rng).slice(1, 1, 14, 2);        // [5, 7, 9]
-      const Tensor expanded = input(op, {5, 1, 9}, t, rng).expand({5, 7, 9});        // stride 0
+      const Tensor permuted = input(op, {9, 5, 7}, t, rng).permute({1, 2, 0});  // [5, 7, 9]
+      const Tensor sliced = input(op, {5, 14, 9}, t, rng).slice(1, 1, 14, 2);   // [5, 7, 9]
+      const Tensor expanded = input(op, {5, 1, 9}, t, rng).expand({5, 7, 9});   // stride 0
       for (const auto& dims : dim_sets) {
         for (bool keepdim : {false, true}) {
           const bool minmax = op == Op::Max || op == Op::Min;
-          if (minmax && dims.size() > 1) continue;      // max/min take one dim, or none
+          if (minmax && dims.size() > 1) continue;  // max/min take one dim, or none
           if (minmax && dims.empty() && keepdim) continue;
           check_reduce(op, contig, dims, keepdim, "contiguous");
           check_reduce(op, permuted, dims, keepdim, "permuted");

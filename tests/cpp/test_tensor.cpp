@@ -62,8 +62,7 @@ TEST(TensorFactory, ZerosOnesFullEveryDtype) {
     EXPECT_TRUE(equals(ones({2, 2, 2}, t), {2, 2, 2}, std::vector<double>(8, 1.0))) << dtype_name(t);
     EXPECT_EQ(ones({1}, t).dtype(), t);
     const double v = t == DType::Bool ? 1.0 : 7.0;
-    EXPECT_TRUE(equals(full({4}, Scalar(static_cast<int64_t>(v)), t), {4}, std::vector<double>(4, v)))
-        << dtype_name(t);
+    EXPECT_TRUE(equals(full({4}, Scalar(static_cast<int64_t>(v)), t), {4}, std::vector<double>(4, v))) << dtype_name(t);
   }
   EXPECT_TRUE(equals(full({2, 3}, 2.5, DType::Float64), {2, 3}, std::vector<double>(6, 2.5)));
   EXPECT_TRUE(equals(full({3}, -0.1, DType::Float32), {3}, std::vector<double>(3, double(-0.1f))));
@@ -101,7 +100,7 @@ TEST(TensorFactory, Arange) {
   EXPECT_TRUE(equals(arange(1.0, -1.0, -0.5, DType::Float64), {4}, {1, 0.5, 0, -0.5}));
   EXPECT_TRUE(equals(arange(0, 7, 2, DType::Float32), {4}, {0, 2, 4, 6}));
   EXPECT_EQ(arange(3, 3).numel(), 0);
-  EXPECT_EQ(arange(5, 0).numel(), 0);    // positive step, end before start
+  EXPECT_EQ(arange(5, 0).numel(), 0);  // positive step, end before start
   EXPECT_EQ(arange(0, 5, -1).numel(), 0);
   Tensor f = arange(0.0, 1.0, 0.1, DType::Float64);  // ceil(1 / 0.1) = 10 values
   ASSERT_EQ(f.numel(), 10);
@@ -395,7 +394,7 @@ TEST(TensorCopy, CopyWithBroadcastAndCast) {
 
   // Into a non-contiguous destination, from a non-contiguous source.
   Tensor big = zeros({4, 6}, DType::Int64);
-  Tensor view = big.slice(1, 0, 6, 2).t();  // [3, 4]
+  Tensor view = big.slice(1, 0, 6, 2).t();                            // [3, 4]
   Tensor src = from_vector(iota(12, 1), {4, 3}, DType::Float32).t();  // [3, 4]
   view.copy_(src);
   std::vector<double> ref(24, 0.0);

@@ -42,14 +42,22 @@ inline const std::vector<DType>& integer_dtypes() {  // signed and unsigned, not
 // double -> float -> 16-bit path rounds only once).
 inline double round_to(DType t, double v) {
   switch (t) {
-    case DType::Float64: return v;
-    case DType::Float32: return static_cast<double>(static_cast<float>(v));
-    case DType::Float16: return static_cast<double>(static_cast<float>(Half(static_cast<float>(v))));
-    case DType::BFloat16: return static_cast<double>(static_cast<float>(BFloat16(static_cast<float>(v))));
-    case DType::Int32: return static_cast<double>(static_cast<int32_t>(v));
-    case DType::Int64: return static_cast<double>(static_cast<int64_t>(v));
-    case DType::UInt8: return static_cast<double>(static_cast<uint8_t>(v));
-    case DType::Bool: return v != 0.0 ? 1.0 : 0.0;
+    case DType::Float64:
+      return v;
+    case DType::Float32:
+      return static_cast<double>(static_cast<float>(v));
+    case DType::Float16:
+      return static_cast<double>(static_cast<float>(Half(static_cast<float>(v))));
+    case DType::BFloat16:
+      return static_cast<double>(static_cast<float>(BFloat16(static_cast<float>(v))));
+    case DType::Int32:
+      return static_cast<double>(static_cast<int32_t>(v));
+    case DType::Int64:
+      return static_cast<double>(static_cast<int64_t>(v));
+    case DType::UInt8:
+      return static_cast<double>(static_cast<uint8_t>(v));
+    case DType::Bool:
+      return v != 0.0 ? 1.0 : 0.0;
   }
   return v;
 }
@@ -156,11 +164,16 @@ struct Tol {
 // Tolerance of a result rounded to dtype t against a float64 reference computed from the rounded inputs.
 inline Tol default_tol(DType t) {
   switch (t) {
-    case DType::Float64: return {1e-12, 1e-13};
-    case DType::Float32: return {1e-5, 1e-6};
-    case DType::Float16: return {1e-3, 1e-5};
-    case DType::BFloat16: return {1e-2, 1e-5};
-    default: return {0.0, 0.0};  // integers and bool: exact
+    case DType::Float64:
+      return {1e-12, 1e-13};
+    case DType::Float32:
+      return {1e-5, 1e-6};
+    case DType::Float16:
+      return {1e-3, 1e-5};
+    case DType::BFloat16:
+      return {1e-2, 1e-5};
+    default:
+      return {0.0, 0.0};  // integers and bool: exact
   }
 }
 
@@ -202,8 +215,8 @@ inline ::testing::AssertionResult close_to(const Tensor& got, const Shape& shape
   }
   if (bad) {
     return ::testing::AssertionFailure() << bad << " of " << g.size() << " elements differ (dtype "
-                                         << dtype_name(got.dtype()) << ", rtol " << tol.rtol << ", atol "
-                                         << tol.atol << "):" << msg.str();
+                                         << dtype_name(got.dtype()) << ", rtol " << tol.rtol << ", atol " << tol.atol
+                                         << "):" << msg.str();
   }
   return ::testing::AssertionSuccess();
 }
