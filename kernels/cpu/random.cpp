@@ -44,6 +44,8 @@ double uniform_at(BlockCache& cache, uint64_t offset, uint64_t i) {
 }  // namespace
 
 void random_uniform(void* out, DType dtype, int64_t n, uint64_t seed, uint64_t offset, double low, double high) {
+  // Two-word values must not straddle a Philox block (philox.hpp); Generator::advance keeps this.
+  ICCRT_ASSERT(offset % 4 == 0, "random offset ", offset, " is not a multiple of 4");
   dispatch_floating(dtype, "random_uniform", [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr bool kDouble = std::is_same_v<T, double>;
@@ -61,6 +63,7 @@ void random_uniform(void* out, DType dtype, int64_t n, uint64_t seed, uint64_t o
 }
 
 void random_normal(void* out, DType dtype, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
+  ICCRT_ASSERT(offset % 4 == 0, "random offset ", offset, " is not a multiple of 4");
   dispatch_floating(dtype, "random_normal", [&](auto tag) {
     using T = typename decltype(tag)::type;
     constexpr bool kDouble = std::is_same_v<T, double>;

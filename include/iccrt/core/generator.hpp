@@ -18,7 +18,9 @@ class ICCRT_API Generator {
     seed_ = seed;
     offset_ = 0;
   }
-  void set_offset(uint64_t offset) { offset_ = offset; }
+  // Offsets count 32-bit Philox words and stay multiples of 4 (one Philox block), so a value never straddles
+  // two blocks; other values round up.
+  void set_offset(uint64_t offset) { offset_ = (offset + 3) / 4 * 4; }
   // Reserves `n` counters and returns the first.
   uint64_t advance(uint64_t n) {
     const uint64_t o = offset_;
