@@ -24,9 +24,10 @@ CachingAllocator::CachingAllocator(std::unique_ptr<CachingBackend> backend, std:
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lk(mu_);
-  for (auto& b : pending_)
+  for (auto& b : pending_) {
     for (EventHandle e : b.pending) backend_->destroy_event(e);
-  for (auto& b : pending_) backend_->raw_free(b.ptr);
+    backend_->raw_free(b.ptr);
+  }
   pending_.clear();
   free_cached_locked();
   // Blocks still handed out are not freed: their owners may outlive the allocator at process exit.

@@ -43,7 +43,7 @@ Tensor Tensor::to(Device device, DType dtype) const {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   ICCRT_CHECK(defined() && src.defined(), "copy_: undefined tensor");
-  broadcast_shapes(shape_, src.shape());  // raises with both shapes if they do not broadcast
+  // broadcast_shapes raises with both shapes when they do not broadcast at all.
   ICCRT_CHECK_SHAPE(broadcast_shapes(shape_, src.shape()) == shape_, "copy_: source shape ", src.shape(),
                     " cannot be broadcast to destination shape ", shape_);
   if (numel() == 0) return *this;

@@ -95,10 +95,8 @@ struct IntComparison {
 };
 
 IntComparison integer_comparison(BinaryOp op, DType t, const Scalar& s) {
-  const double lo = t == DType::UInt8 || t == DType::Bool ? 0.0 : t == DType::Int32 ? -2147483648.0
-                                                                                   : -9223372036854775808.0;
-  const double hi = t == DType::Bool ? 1.0 : t == DType::UInt8 ? 255.0 : t == DType::Int32 ? 2147483647.0
-                                                                                          : 9223372036854775807.0;
+  double lo, hi;
+  detail::integer_range(t, lo, hi);
   if (s.kind != Scalar::Kind::Float) {
     if (t == DType::Int64 || (s.i >= static_cast<int64_t>(lo) && s.i <= static_cast<int64_t>(hi)))
       return {false, false, Scalar(s.i)};
@@ -121,6 +119,13 @@ void scalar_into(BinaryOp op, const Tensor& out, const Tensor& x_in, Scalar s, b
   detail::run_on(
       out.device(), [&] { kernels::cpu::binary_scalar(op, args, s, reversed); },
       [&](void* st) { kernels::cuda::binary_scalar(op, args, s, reversed, st); });
+}
+
+Tensor& scalar_inplace(BinaryOp op, Tensor& a, Scalar s) {
+  check_binary_dtype(op, a.dtype());
+  check_scalar(op, a.dtype(), s);
+  scalar_into(op, a, a, s, false);
+  return a;
 }
 
 Tensor scalar_op(BinaryOp op, const Tensor& x, Scalar s, bool reversed = false) {
@@ -196,18 +201,8 @@ Tensor& sub_(Tensor& a, const Tensor& b) { return binary_inplace(BinaryOp::Sub, 
 Tensor& mul_(Tensor& a, const Tensor& b) { return binary_inplace(BinaryOp::Mul, a, b); }
 Tensor& div_(Tensor& a, const Tensor& b) { return binary_inplace(BinaryOp::Div, a, b); }
 
-Tensor& add_(Tensor& a, Scalar b) {
-  check_binary_dtype(BinaryOp::Add, a.dtype());
-  check_scalar(BinaryOp::Add, a.dtype(), b);
-  scalar_into(BinaryOp::Add, a, a, b, false);
-  return a;
-}
-Tensor& mul_(Tensor& a, Scalar b) {
-  check_binary_dtype(BinaryOp::Mul, a.dtype());
-  check_scalar(BinaryOp::Mul, a.dtype(), b);
-  scalar_into(BinaryOp::Mul, a, a, b, false);
-  return a;
-}
+Tensor& add_(Tensor& a, Scalar b) { return scalar_inplace(BinaryOp::Add, a, b); }
+Tensor& mul_(Tensor& a, Scalar b) { return scalar_inplace(BinaryOp::Mul, a, b); }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   detail::common_device("where", {&cond, &a, &b});

@@ -46,7 +46,6 @@ MatrixOperand prepare(const Tensor& x) {
   const bool batch_ok = single_batch_stride(x, bs);
   if (batch_ok && (sc == 1 || c == 1) && (sr >= std::max<int64_t>(c, 1) || r == 1)) {
     m.ld = r == 1 ? std::max<int64_t>(c, 1) : sr;
-    if (c == 1 && r > 1) m.ld = sr;
     m.batch_stride = bs;
     return m;
   }

@@ -21,10 +21,19 @@ Device common_device(const char* op, std::initializer_list<const Tensor*> ts) {
   return d;
 }
 
+bool integer_range(DType t, double& lo, double& hi) {
+  switch (t) {
+    case DType::Bool: lo = 0.0, hi = 1.0; return true;
+    case DType::UInt8: lo = 0.0, hi = 255.0; return true;
+    case DType::Int32: lo = -2147483648.0, hi = 2147483647.0; return true;
+    case DType::Int64: lo = -9223372036854775808.0, hi = 9223372036854775807.0; return true;
+    default: return false;
+  }
+}
+
 void check_scalar_fits(const char* op, DType t, const Scalar& s) {
-  if (!is_integral(t)) return;
-  const double lo = t == DType::UInt8 ? 0.0 : t == DType::Int32 ? -2147483648.0 : -9223372036854775808.0;
-  const double hi = t == DType::UInt8 ? 255.0 : t == DType::Int32 ? 2147483647.0 : 9223372036854775807.0;
+  double lo, hi;
+  if (t == DType::Bool || !integer_range(t, lo, hi)) return;
   if (s.kind == Scalar::Kind::Float) {
     ICCRT_CHECK_DTYPE(std::isfinite(s.d) && std::floor(s.d) == s.d, op, ": scalar ", s.d,
                       " is not an integer, but the tensor is ", dtype_name(t), "; convert the tensor with .to(float32)");

@@ -18,6 +18,9 @@ kernels::ElementwiseArgs elementwise_args(const Tensor& out, std::initializer_li
 // and write in one pass, so an overlapping input must be staged to get the answer a copy would give.
 Tensor unalias(const Tensor& out, const Tensor& in);
 
+// The value range of an integer or bool dtype as doubles (bool is [0, 1]); false for floating dtypes.
+bool integer_range(DType t, double& lo, double& hi);
+
 // Raises ValueError when `s` is not exactly representable in integer dtype `t` (out of range, or not integral);
 // bool accepts any value and floating dtypes anything (they round, or overflow to infinity as IEEE says).
 void check_scalar_fits(const char* op, DType t, const Scalar& s);
