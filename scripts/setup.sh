@@ -9,7 +9,7 @@ APT_PACKAGES=(
   cmake g++ make pkg-config
   libopenblas-dev libeigen3-dev libomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  openmpi-bin libopenmpi-dev
+  openmpi-bin libopenmpi-dev libcli11-dev
 )
 PIP_PACKAGES=(numpy pybind11 pytest scikit-build-core)
 # module name for each pip package, to check what is importable

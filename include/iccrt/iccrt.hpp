@@ -1,5 +1,6 @@
 #pragma once
 // Everything public in one include.
+#include "iccrt/comm/comm.hpp"
 #include "iccrt/core/allocator.hpp"
 #include "iccrt/core/caching_allocator.hpp"
 #include "iccrt/core/config.hpp"

@@ -1,0 +1,140 @@
+#pragma once
+// ProcessGroup's private state, shared by process_group.cpp (API, queue, worker), group_setup.cpp (creation:
+// topology, shared memory, MPI), collectives.cpp (algorithm choice and dispatch) and process_group_tensor.cpp.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "iccrt/comm/process_group.hpp"
+#include "src/comm/bootstrap/bootstrap.hpp"
+#include "src/comm/flight_recorder.hpp"
+#include "src/comm/router.hpp"
+#include "src/comm/transports/mpi/mpi_transport.hpp"
+#include "src/comm/transports/shm/shm_direct.hpp"
+#include "src/comm/transports/shm/shm_transport.hpp"
+
+namespace iccrt::comm {
+
+class NcclBackend;
+
+// One queued op, as the worker runs it.
+struct Task {
+  uint64_t seq = 0;        // collective sequence number (0 for point-to-point)
+  OpType op = OpType::Barrier;
+  std::string what;        // "all_reduce float32 x 1024 sum (ring)"
+  uint64_t recorder_id = 0;
+  uint32_t tag = 0;        // wire tag of point-to-point ops (collectives derive theirs from seq)
+  std::function<void(const WaitContext&, uint32_t tag)> run;
+  std::function<void()> after;  // tensor copy-back, run only on success
+  std::shared_ptr<Work> work;
+  std::vector<Tensor> keep_alive;  // tensors whose memory the op uses
+  // For ICCRT_DEBUG: what every rank must agree on.
+  uint64_t count = 0;
+  int dtype = -1;
+  int root = -1;
+  int algo = -1;
+  int reduce_op = -1;
+};
+
+struct ProcessGroup::Impl {
+  // ---- identity ----
+  int rank = 0;
+  int size = 1;
+  std::string name;
+  ProcessGroupOptions opts;
+  std::vector<int> world_ranks;
+  std::string uid;  // unique per group and job; names shared-memory segments
+  int child_counter = 0;
+
+  // ---- topology (indexed by group rank) ----
+  std::vector<std::string> machine_of;  // real machine identity
+  std::vector<std::string> host_of;     // topology host (ProcessGroupOptions::host_id or the machine)
+  std::vector<int64_t> pid_of;
+  std::vector<int> local_index;         // index among the ranks of the same machine
+  std::vector<int> machine_ranks;       // group ranks on this machine, ascending
+  std::vector<int> host_ranks;          // group ranks on this topology host, ascending
+  std::vector<int> cross_ranks;         // one rank per host: the ones with our index within their host
+  bool hosts_uniform = false;           // every host has the same number of ranks
+  int num_hosts = 1;
+
+  // ---- transports ----
+  shm::Segment segment;
+  std::unique_ptr<shm::ShmTransport> shm;
+  std::unique_ptr<mpi::Comm> mpi_comm;
+  std::unique_ptr<Transport> mpi;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<shm::DirectArena> direct;      // the whole group, when it is on one machine and one host
+  std::unique_ptr<shm::DirectArena> host_arena;  // this host's ranks (hierarchical intra-host phases)
+  std::unique_ptr<SubTransport> host_p2p, cross_p2p;
+  std::shared_ptr<Store> store;                  // kept alive for groups made from a store
+#ifdef ICCRT_HAVE_CUDA
+  std::unique_ptr<NcclBackend> nccl;
+#endif
+
+  // ---- queue ----
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Task> queue;
+  bool stopping = false;
+  bool shut_down = false;
+  std::thread worker;
+  uint64_t next_seq = 0;
+  uint64_t current_seq = 0;  // seq of the op the worker runs (0 between ops)
+  std::exception_ptr fatal;  // first failure: the group is unusable after it
+  std::string fatal_text;
+  FlightRecorder recorder;
+
+  Impl();
+  ~Impl();
+
+  // group_setup.cpp: fills topology and transports. Collective over `bs` (the ranks of this group).
+  void setup(Bootstrap& bs);
+  shm::BoardEntry* board(int group_rank) const;  // null when the rank is on another machine
+
+  // process_group.cpp
+  WorkPtr enqueue(Task t);
+  void worker_loop();
+  void run_task(Task& t);
+  WaitContext wait_context(const Task& t) const;
+  std::string missing_ranks(uint64_t seq) const;
+  void check_peers(uint64_t seq) const;
+  void stop_worker();
+
+  // process_group.cpp: validated, ready-to-queue tasks for each op (the Tensor API adds copy-backs to them).
+  Task task_all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, CollectiveOptions o);
+  Task task_reduce_scatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op, CollectiveOptions o);
+  Task task_all_gather(const void* in, void* out, size_t count, DType dtype, CollectiveOptions o);
+  Task task_broadcast(void* buf, size_t count, DType dtype, int root, CollectiveOptions o);
+  Task task_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root, CollectiveOptions o);
+  Task task_all_to_all(const void* in, void* out, size_t count, DType dtype, CollectiveOptions o);
+  Task task_barrier();
+  Task task_send(const void* buf, size_t count, DType dtype, int dst, int tag);
+  Task task_recv(void* buf, size_t count, DType dtype, int src, int tag);
+
+  // collectives.cpp: the bodies run by the worker.
+  Algorithm choose_all_reduce(size_t bytes, Algorithm requested) const;
+  Algorithm choose_other(OpType op, Algorithm requested) const;  // the rest; ValueError when unsupported
+  void run_all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, Algorithm algo,
+                      const WaitContext& w, uint32_t tag);
+  void run_reduce_scatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op, Algorithm algo,
+                          const WaitContext& w, uint32_t tag);
+  void run_all_gather(const void* in, void* out, size_t count, DType dtype, Algorithm algo, const WaitContext& w,
+                      uint32_t tag);
+  void run_broadcast(void* buf, size_t bytes, int root, Algorithm algo, const WaitContext& w, uint32_t tag);
+  void run_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root, Algorithm algo,
+                  const WaitContext& w, uint32_t tag);
+  void run_all_to_all(const void* in, void* out, size_t bytes_per_rank, const WaitContext& w, uint32_t tag);
+  void run_barrier(const WaitContext& w, uint32_t tag);
+  void debug_check(const Task& t, const WaitContext& w);
+};
+
+// Wire tags: collectives use their sequence number, point-to-point ops the user's tag in a separate range.
+inline uint32_t collective_tag(uint64_t seq) { return 0x40000000u | static_cast<uint32_t>(seq & 0x3fffffffu); }
+inline uint32_t p2p_tag(int tag) { return static_cast<uint32_t>(tag) & 0x3fffffffu; }
+
+}  // namespace iccrt::comm
