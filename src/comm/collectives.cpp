@@ -234,7 +234,7 @@ void ProcessGroup::Impl::debug_check(const Task& t, const WaitContext& w) {
     uint64_t count;
     int32_t op, dtype, root, algo, reduce_op, pad;
   };
-  Record mine{t.seq, t.count, static_cast<int32_t>(t.op), t.dtype, t.root, t.algo, t.reduce_op, 0};
+  Record mine{t.seq, t.info.count, static_cast<int32_t>(t.op), t.info.dtype, t.info.root, t.info.algo, t.info.reduce_op, 0};
   std::vector<Record> all(static_cast<size_t>(size));
   if (size > 1) {
     algo::Context c = make_ctx(*router, w, collective_tag(t.seq) ^ 0x20000000u);

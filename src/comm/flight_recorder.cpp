@@ -31,13 +31,31 @@ std::string clock_text(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-uint64_t FlightRecorder::record(uint64_t seq, std::string what) {
+std::string describe(const OpInfo& o) {
+  std::ostringstream os;
+  os << to_string(o.op);
+  if (o.op == OpType::Barrier) {
+    if (o.algo >= 0) os << " (" << to_string(static_cast<Algorithm>(o.algo)) << ")";
+    return os.str();
+  }
+  if (o.dtype >= 0) os << " " << dtype_name(static_cast<DType>(o.dtype)) << " x " << o.count;
+  if (o.reduce_op >= 0) os << " " << to_string(static_cast<ReduceOp>(o.reduce_op));
+  if (o.root >= 0) os << " root " << o.root;
+  if (o.peer >= 0) os << (o.op == OpType::Send ? " to rank " : " from rank ") << o.peer << " tag " << o.tag;
+  if (o.op == OpType::AllToAll) {
+    os << " (pairwise)";
+  } else if (o.algo >= 0) {
+    os << " (" << to_string(static_cast<Algorithm>(o.algo)) << ")";
+  }
+  return os.str();
+}
+
+uint64_t FlightRecorder::record(const OpInfo& info) {
   std::lock_guard<std::mutex> lock(mu_);
   if (capacity_ == 0) return next_id_++;
   const uint64_t id = next_id_++;
   Entry e;
-  e.seq = seq;
-  e.what = std::move(what);
+  e.info = info;
   e.queued = std::chrono::system_clock::now();
   if (ring_.size() < capacity_) {
     ring_.push_back(std::move(e));
@@ -78,9 +96,9 @@ std::string FlightRecorder::dump(const std::string& header) const {
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t id = next_id_ - n + i;
     const Entry& e = ring_[id % capacity_];
-    os << "  " << std::setw(4) << e.seq << " " << std::left << std::setw(10) << name(e.state) << " "
+    os << "  " << std::setw(4) << e.info.seq << " " << std::left << std::setw(10) << name(e.state) << " "
        << std::setw(13) << clock_text(e.queued) << " " << std::setw(13) << clock_text(e.started) << " "
-       << std::setw(13) << clock_text(e.finished) << std::right << " " << e.what;
+       << std::setw(13) << clock_text(e.finished) << std::right << " " << describe(e.info);
     if (!e.error.empty()) os << "  error: " << e.error.substr(0, 200);
     os << "\n";
   }

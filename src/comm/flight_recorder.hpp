@@ -8,14 +8,30 @@
 #include <string>
 #include <vector>
 
+#include "iccrt/comm/types.hpp"
+
 namespace iccrt::comm {
+
+// What an op is, kept as plain fields and turned into text only when needed.
+struct OpInfo {
+  OpType op = OpType::Barrier;
+  uint64_t seq = 0;
+  uint64_t count = 0;
+  int32_t dtype = -1;
+  int32_t reduce_op = -1;
+  int32_t root = -1;
+  int32_t peer = -1;
+  int32_t tag = -1;
+  int32_t algo = -1;
+};
+// "all_reduce float32 x 1024 sum (ring)", "send int64 x 7 to rank 3 tag 0"
+std::string describe(const OpInfo& o);
 
 class FlightRecorder {
  public:
   enum class State { Queued, Started, Completed, Failed };
   struct Entry {
-    uint64_t seq = 0;
-    std::string what;  // "all_reduce float32 x 1024 sum (ring)"
+    OpInfo info;
     State state = State::Queued;
     std::chrono::system_clock::time_point queued, started, finished;
     std::string error;
@@ -23,7 +39,7 @@ class FlightRecorder {
 
   explicit FlightRecorder(size_t capacity) : capacity_(capacity) {}
   // Returns the slot id to update later.
-  uint64_t record(uint64_t seq, std::string what);
+  uint64_t record(const OpInfo& info);
   void started(uint64_t id);
   void finished(uint64_t id, const std::string& error = {});
   std::string dump(const std::string& header) const;

@@ -18,27 +18,25 @@
 #include "src/comm/transports/shm/shm_direct.hpp"
 #include "src/comm/transports/shm/shm_transport.hpp"
 
-namespace iccrt::comm {
+#ifdef ICCRT_HAVE_CUDA
+#include "src/comm/backends/nccl/nccl_backend.hpp"
+#endif
 
-class NcclBackend;
+namespace iccrt::comm {
 
 // One queued op, as the worker runs it.
 struct Task {
   uint64_t seq = 0;        // collective sequence number (0 for point-to-point)
   OpType op = OpType::Barrier;
-  std::string what;        // "all_reduce float32 x 1024 sum (ring)"
+  OpInfo info;             // what it is (for messages, the flight recorder and ICCRT_DEBUG)
+  bool blocking = false;   // CollectiveOptions::blocking: the caller waits at once; no need to wake the worker
   uint64_t recorder_id = 0;
   uint32_t tag = 0;        // wire tag of point-to-point ops (collectives derive theirs from seq)
-  std::function<void(const WaitContext&, uint32_t tag)> run;
+  std::function<void(const WaitContext&, uint32_t tag)> run;   // collectives: runs to completion
+  std::function<RequestPtr(uint32_t tag)> post;                // send / recv: posts, completes in the background
   std::function<void()> after;  // tensor copy-back, run only on success
   std::shared_ptr<Work> work;
   std::vector<Tensor> keep_alive;  // tensors whose memory the op uses
-  // For ICCRT_DEBUG: what every rank must agree on.
-  uint64_t count = 0;
-  int dtype = -1;
-  int root = -1;
-  int algo = -1;
-  int reduce_op = -1;
 };
 
 struct ProcessGroup::Impl {
@@ -83,6 +81,17 @@ struct ProcessGroup::Impl {
   bool stopping = false;
   bool shut_down = false;
   std::thread worker;
+  // Note [Running a waited op inline]: `running` is held by whoever drives this group's transports (the worker,
+  // or a thread that called Work::wait() on the op at the head of the queue); transports are never used by two
+  // threads at once. Posted point-to-point requests wait in `pending` (touched only while holding `running`).
+  bool running = false;
+  struct Pending {
+    RequestPtr req;
+    Task task;
+    WaitContext wait;
+  };
+  std::vector<Pending> pending;
+  size_t npending = 0;  // pending.size(), readable under mu
   uint64_t next_seq = 0;
   uint64_t current_seq = 0;  // seq of the op the worker runs (0 between ops)
   std::exception_ptr fatal;  // first failure: the group is unusable after it
@@ -98,8 +107,11 @@ struct ProcessGroup::Impl {
 
   // process_group.cpp
   WorkPtr enqueue(Task t);
+  std::string op_text(const OpInfo& info) const;  // "rank 1: all_reduce ... on group 'world' seq 7"
   void worker_loop();
   void run_task(Task& t);
+  bool progress_pending();   // one pass over `pending`; true if any completed
+  bool run_inline(const Work* w);
   WaitContext wait_context(const Task& t) const;
   std::string missing_ranks(uint64_t seq) const;
   void check_peers(uint64_t seq) const;
@@ -132,6 +144,8 @@ struct ProcessGroup::Impl {
   void run_barrier(const WaitContext& w, uint32_t tag);
   void debug_check(const Task& t, const WaitContext& w);
 };
+
+std::string op_text_of(int rank, const std::string& name, const OpInfo& info);
 
 // Wire tags: collectives use their sequence number, point-to-point ops the user's tag in a separate range.
 inline uint32_t collective_tag(uint64_t seq) { return 0x40000000u | static_cast<uint32_t>(seq & 0x3fffffffu); }

@@ -173,10 +173,11 @@ void ProcessGroup::Impl::setup(Bootstrap& bs) {
   }
 
   // ---- transports ----
+  note_colocated_ranks(nlocal);
   if (use_shm_segment) {
     shm::BoardEntry& me = segment.board(local_index[rank]);
     me.pid.store(getpid(), std::memory_order_relaxed);
-    if (!force_mpi) shm = std::make_unique<shm::ShmTransport>(segment, local_index[rank]);
+    if (!force_mpi) shm = std::make_unique<shm::ShmTransport>(segment, local_index[rank], machine_ranks);
   }
   if (mpi_comm) {
     ICCRT_ASSERT(mpi_comm->rank() == rank && mpi_comm->size() == size, "MPI communicator does not match the group");
@@ -231,15 +232,15 @@ bool process_alive(int64_t pid) {
 }  // namespace
 
 void ProcessGroup::Impl::check_peers(uint64_t seq) const {
+  // Root causes first (a rank that left or died), then echoes (a rank that failed, possibly because of it).
+  const shm::BoardEntry* failed_peer = nullptr;
+  int failed_rank = -1;
   for (int r : machine_ranks) {
     if (r == rank) continue;
     const shm::BoardEntry* b = board(r);
     if (!b) continue;
     if (b->seq_entered.load(std::memory_order_acquire) >= seq && b->seq_done.load(std::memory_order_acquire) >= seq) {
       continue;  // it finished this op; whatever it does now cannot block us
-    }
-    if (b->failed.load(std::memory_order_acquire)) {
-      throw CommError(detail::str("rank ", r, " of group '", name, "' failed (see its error) while this rank waited in seq ", seq));
     }
     if (b->left.load(std::memory_order_acquire)) {
       throw CommError(detail::str("rank ", r, " of group '", name, "' left the group (shut down or exited) after seq ",
@@ -248,6 +249,13 @@ void ProcessGroup::Impl::check_peers(uint64_t seq) const {
     if (pid_of[r] != getpid() && !process_alive(pid_of[r])) {
       throw CommError(detail::str("rank ", r, " of group '", name, "' (pid ", pid_of[r], ") died before arriving at seq ", seq));
     }
+    if (!failed_peer && b->failed.load(std::memory_order_acquire)) {
+      failed_peer = b;
+      failed_rank = r;
+    }
+  }
+  if (failed_peer) {
+    throw CommError(detail::str("rank ", failed_rank, " of group '", name, "' failed (see its error) while this rank waited in seq ", seq));
   }
 }
 

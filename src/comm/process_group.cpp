@@ -10,6 +10,8 @@
 
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <sched.h>
 
 #include "kernels/cpu/comm_reduce.hpp"
 #include "src/comm/bootstrap/env.hpp"
@@ -21,10 +23,6 @@ namespace iccrt::comm {
 namespace {
 
 bool is_collective(OpType op) { return op != OpType::Send && op != OpType::Recv; }
-
-std::string describe_op(OpType op, DType dtype, size_t count, const char* extra) {
-  return detail::str(to_string(op), " ", dtype_name(dtype), " x ", count, extra ? " " : "", extra ? extra : "");
-}
 
 // Bootstrap for a child group over its parent: three fixed rounds of all_gather on the parent (every parent rank
 // takes part, members of other children and non-members alike), returning only the members' contributions.
@@ -106,7 +104,9 @@ std::shared_ptr<ProcessGroup> ProcessGroup::create(int rank, int size, std::shar
 }
 
 std::shared_ptr<ProcessGroup> ProcessGroup::from_environment(ProcessGroupOptions opts) {
-  const LaunchInfo li = detect_launch();
+  // An application that already initialised MPI (even as a singleton, without mpirun) gets the MPI world.
+  const bool mpi_running = mpi::available() && mpi::initialized();
+  const LaunchInfo li = mpi_running ? LaunchInfo{LaunchInfo::Method::Mpi} : detect_launch();
   if (li.method == LaunchInfo::Method::Mpi && (mpi::available() || li.master_addr.empty())) {
     // Under mpirun the MPI library is the rendezvous; without MPI support mpi::world() explains what to do.
     auto comm = mpi::world();
@@ -221,39 +221,113 @@ void ProcessGroup::Impl::stop_worker() {
 // ---------------------------------------------------------------------------------------------------------------
 // Queue and worker
 
+std::string ProcessGroup::Impl::op_text(const OpInfo& info) const { return op_text_of(rank, name, info); }
+
+std::string op_text_of(int rank, const std::string& name, const OpInfo& info) {
+  return detail::str("rank ", rank, ": ", describe(info), " on group '", name, "'",
+                     info.seq ? " seq " + std::to_string(info.seq) : std::string());
+}
+
 WorkPtr ProcessGroup::Impl::enqueue(Task t) {
-  std::lock_guard<std::mutex> lock(mu);
-  ICCRT_CHECK(!shut_down, "group '", name, "' was shut down; ", t.what, " cannot run on it");
-  if (is_collective(t.op)) t.seq = ++next_seq;
-  t.work = std::make_shared<Work>(detail::str(t.what, " on group '", name, "'", t.seq ? " seq " : "",
-                                              t.seq ? std::to_string(t.seq) : std::string()));
-  t.recorder_id = recorder.record(t.seq, t.what);
+  std::unique_lock<std::mutex> lock(mu);
+  t.info.op = t.op;
+  ICCRT_CHECK(!shut_down, "group '", name, "' was shut down; ", describe(t.info), " cannot run on it");
+  if (is_collective(t.op)) t.seq = t.info.seq = ++next_seq;
+  // The Work may outlive the group: its description holds copies, not the group.
+  t.work = std::make_shared<Work>(
+      std::function<std::string()>([r = rank, n = name, info = t.info] { return op_text_of(r, n, info); }));
+  t.recorder_id = recorder.record(t.info);
+  t.work->set_inline_runner([this, raw = t.work.get()] { return run_inline(raw); });
   WorkPtr w = t.work;
+  // Wake the worker unless the caller is about to run the op itself (and the worker has nothing else to do).
+  const bool wake = !t.blocking || !queue.empty() || running || npending > 0;
   queue.push_back(std::move(t));
-  cv.notify_one();
+  lock.unlock();
+  if (wake) cv.notify_one();
   return w;
 }
 
 void ProcessGroup::Impl::worker_loop() {
+  uint32_t idle_polls = 0;
   for (;;) {
-    Task t;
+    std::optional<Task> t;
     {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return stopping || !queue.empty(); });
-      if (queue.empty()) return;  // stopping, and everything queued has run
-      t = std::move(queue.front());
-      queue.pop_front();
+      cv.wait(lock, [&] { return !running && (!queue.empty() || npending > 0 || stopping); });
+      if (stopping && queue.empty() && npending == 0) return;  // everything queued has run
+      running = true;
+      if (!queue.empty()) {
+        t = std::move(queue.front());
+        queue.pop_front();
+      }
     }
-    run_task(t);
+    if (t) run_task(*t);
+    const bool progressed = progress_pending();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      running = false;
+      npending = pending.size();
+    }
+    cv.notify_all();
+    // Only posted point-to-point requests left: poll them without hogging the core.
+    if (!t && !progressed) {
+      if (++idle_polls < 64) {
+        sched_yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+    } else {
+      idle_polls = 0;
+    }
   }
+}
+
+bool ProcessGroup::Impl::progress_pending() {
+  bool any = false;
+  for (size_t i = 0; i < pending.size();) {
+    Pending& p = pending[i];
+    try {
+      if (!p.req->test()) {
+        if (std::chrono::steady_clock::now() >= p.wait.deadline) p.wait.raise_timeout(p.req->describe());
+        ++i;
+        continue;
+      }
+      recorder.finished(p.task.recorder_id);
+      p.task.work->mark_done();
+    } catch (const std::exception& e) {
+      fatal = std::current_exception();
+      fatal_text = e.what();
+      if (segment.valid()) segment.board(local_index[rank]).failed.store(1, std::memory_order_release);
+      recorder.finished(p.task.recorder_id, e.what());
+      p.task.work->mark_done(std::current_exception());
+    }
+    if (p.task.after && !p.task.work->exception()) p.task.after();
+    pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+    any = true;
+  }
+  return any;
+}
+
+bool ProcessGroup::Impl::run_inline(const Work* w) {
+  std::unique_lock<std::mutex> lock(mu);
+  if (running || npending > 0 || queue.empty() || queue.front().work.get() != w) return false;
+  Task t = std::move(queue.front());
+  queue.pop_front();
+  running = true;
+  lock.unlock();
+  run_task(t);
+  lock.lock();
+  running = false;
+  npending = pending.size();
+  lock.unlock();
+  cv.notify_all();
+  return true;
 }
 
 WaitContext ProcessGroup::Impl::wait_context(const Task& t) const {
   WaitContext w;
   w.deadline = std::chrono::steady_clock::now() + opts.timeout;
-  const std::string what = detail::str("rank ", rank, ": ", t.what, " on group '", name, "'",
-                                       t.seq ? " seq " + std::to_string(t.seq) : std::string());
-  w.describe = [what] { return what; };
+  w.describe = [this, info = t.info] { return op_text(info); };
   const uint64_t seq = t.seq;
   if (seq) w.missing = [this, seq] { return missing_ranks(seq); };
   w.check_peers = [this, seq] { check_peers(seq ? seq : next_seq); };
@@ -264,7 +338,7 @@ void ProcessGroup::Impl::run_task(Task& t) {
   shm::BoardEntry* me = segment.valid() ? &segment.board(local_index[rank]) : nullptr;
   if (fatal) {
     const std::string msg = detail::str("group '", name, "' is unusable after an earlier failure (", fatal_text,
-                                        "); ", t.what, " was not run");
+                                        "); ", describe(t.info), " was not run");
     recorder.finished(t.recorder_id, "not run: group failed earlier");
     t.work->mark_done(std::make_exception_ptr(CommError(msg)));
     return;
@@ -273,6 +347,13 @@ void ProcessGroup::Impl::run_task(Task& t) {
   recorder.started(t.recorder_id);
   try {
     const WaitContext w = wait_context(t);
+    if (t.post) {
+      // Point-to-point: post now, complete in the background (progress_pending), so that a send and the
+      // receive queued after it are in flight together, as with MPI_Isend / MPI_Irecv.
+      RequestPtr req = t.post(t.tag);
+      pending.push_back(Pending{std::move(req), std::move(t), w});
+      return;
+    }
     if (opts.debug && t.seq) debug_check(t, w);
     t.run(w, t.seq ? collective_tag(t.seq) : t.tag);
     if (t.after) t.after();
@@ -311,11 +392,11 @@ Task ProcessGroup::Impl::task_all_reduce(const void* in, void* out, size_t count
   const Algorithm algo = p->choose_all_reduce(count * itemsize(dtype), o.algorithm);
   Task t;
   t.op = OpType::AllReduce;
-  t.what = describe_op(t.op, dtype, count, detail::str(to_string(op), " (", to_string(algo), ")").c_str());
-  t.count = count;
-  t.dtype = static_cast<int>(dtype);
-  t.algo = static_cast<int>(algo);
-  t.reduce_op = static_cast<int>(op);
+  t.blocking = o.blocking;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.algo = static_cast<int>(algo);
+  t.info.reduce_op = static_cast<int>(op);
   t.run = [p, in, out, count, dtype, op, algo](const WaitContext& w, uint32_t tag) {
     p->run_all_reduce(in, out, count, dtype, op, algo, w, tag);
   };
@@ -330,11 +411,11 @@ Task ProcessGroup::Impl::task_reduce_scatter(const void* in, void* out, size_t c
   const Algorithm algo = p->choose_other(OpType::ReduceScatter, o.algorithm);
   Task t;
   t.op = OpType::ReduceScatter;
-  t.what = describe_op(t.op, dtype, count, detail::str(to_string(op), " (", to_string(algo), ")").c_str());
-  t.count = count;
-  t.dtype = static_cast<int>(dtype);
-  t.algo = static_cast<int>(algo);
-  t.reduce_op = static_cast<int>(op);
+  t.blocking = o.blocking;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.algo = static_cast<int>(algo);
+  t.info.reduce_op = static_cast<int>(op);
   t.run = [p, in, out, count, dtype, op, algo](const WaitContext& w, uint32_t tag) {
     p->run_reduce_scatter(in, out, count, dtype, op, algo, w, tag);
   };
@@ -347,10 +428,10 @@ Task ProcessGroup::Impl::task_all_gather(const void* in, void* out, size_t count
   const Algorithm algo = p->choose_other(OpType::AllGather, o.algorithm);
   Task t;
   t.op = OpType::AllGather;
-  t.what = describe_op(t.op, dtype, count, detail::str("(", to_string(algo), ")").c_str());
-  t.count = count;
-  t.dtype = static_cast<int>(dtype);
-  t.algo = static_cast<int>(algo);
+  t.blocking = o.blocking;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.algo = static_cast<int>(algo);
   t.run = [p, in, out, count, dtype, algo](const WaitContext& w, uint32_t tag) {
     p->run_all_gather(in, out, count, dtype, algo, w, tag);
   };
@@ -365,11 +446,11 @@ Task ProcessGroup::Impl::task_broadcast(void* buf, size_t count, DType dtype, in
   const Algorithm algo = p->choose_other(OpType::Broadcast, o.algorithm);
   Task t;
   t.op = OpType::Broadcast;
-  t.what = describe_op(t.op, dtype, count, detail::str("root ", root, " (", to_string(algo), ")").c_str());
-  t.count = count;
-  t.dtype = static_cast<int>(dtype);
-  t.root = root;
-  t.algo = static_cast<int>(algo);
+  t.blocking = o.blocking;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.root = root;
+  t.info.algo = static_cast<int>(algo);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
   t.run = [p, buf, bytes, root, algo](const WaitContext& w, uint32_t tag) {
     p->run_broadcast(buf, bytes, root, algo, w, tag);
@@ -387,12 +468,12 @@ Task ProcessGroup::Impl::task_reduce(const void* in, void* out, size_t count, DT
   const Algorithm algo = p->choose_other(OpType::Reduce, o.algorithm);
   Task t;
   t.op = OpType::Reduce;
-  t.what = describe_op(t.op, dtype, count, detail::str(to_string(op), " root ", root, " (", to_string(algo), ")").c_str());
-  t.count = count;
-  t.dtype = static_cast<int>(dtype);
-  t.root = root;
-  t.algo = static_cast<int>(algo);
-  t.reduce_op = static_cast<int>(op);
+  t.blocking = o.blocking;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.root = root;
+  t.info.algo = static_cast<int>(algo);
+  t.info.reduce_op = static_cast<int>(op);
   t.run = [p, in, out, count, dtype, op, root, algo](const WaitContext& w, uint32_t tag) {
     p->run_reduce(in, out, count, dtype, op, root, algo, w, tag);
   };
@@ -405,10 +486,10 @@ Task ProcessGroup::Impl::task_all_to_all(const void* in, void* out, size_t count
   const Algorithm algo = p->choose_other(OpType::AllToAll, o.algorithm);
   Task t;
   t.op = OpType::AllToAll;
-  t.what = describe_op(t.op, dtype, count, "(pairwise)");
-  t.count = count;
-  t.dtype = static_cast<int>(dtype);
-  t.algo = static_cast<int>(algo);
+  t.blocking = o.blocking;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.algo = static_cast<int>(algo);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
   t.run = [p, in, out, bytes](const WaitContext& w, uint32_t tag) { p->run_all_to_all(in, out, bytes, w, tag); };
   return t;
@@ -419,8 +500,7 @@ Task ProcessGroup::Impl::task_barrier() {
   const Algorithm algo = p->choose_other(OpType::Barrier, Algorithm::Auto);
   Task t;
   t.op = OpType::Barrier;
-  t.what = detail::str("barrier (", to_string(algo), ")");
-  t.algo = static_cast<int>(algo);
+  t.info.algo = static_cast<int>(algo);
   t.run = [p](const WaitContext& w, uint32_t tag) { p->run_barrier(w, tag); };
   return t;
 }
@@ -440,13 +520,13 @@ Task ProcessGroup::Impl::task_send(const void* buf, size_t count, DType dtype, i
   check_peer(*p, "send", dst, tag);
   Task t;
   t.op = OpType::Send;
-  t.what = describe_op(t.op, dtype, count, detail::str("to rank ", dst, " tag ", tag).c_str());
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.peer = dst;
+  t.info.tag = tag;
   t.tag = p2p_tag(tag);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
-  t.run = [p, buf, bytes, dst](const WaitContext& w, uint32_t wire) {
-    RequestPtr r = p->router->isend(dst, buf, bytes, wire);
-    wait_one(r, w);
-  };
+  t.post = [p, buf, bytes, dst](uint32_t wire) { return p->router->isend(dst, buf, bytes, wire); };
   return t;
 }
 
@@ -456,13 +536,13 @@ Task ProcessGroup::Impl::task_recv(void* buf, size_t count, DType dtype, int src
   check_peer(*p, "recv", src, tag);
   Task t;
   t.op = OpType::Recv;
-  t.what = describe_op(t.op, dtype, count, detail::str("from rank ", src, " tag ", tag).c_str());
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.peer = src;
+  t.info.tag = tag;
   t.tag = p2p_tag(tag);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
-  t.run = [p, buf, bytes, src](const WaitContext& w, uint32_t wire) {
-    RequestPtr r = p->router->irecv(src, buf, bytes, wire);
-    wait_one(r, w);
-  };
+  t.post = [p, buf, bytes, src](uint32_t wire) { return p->router->irecv(src, buf, bytes, wire); };
   return t;
 }
 

@@ -15,8 +15,15 @@ struct Tunables {
   int shm_slots;              // ICCRT_SHM_SLOTS (4): slots per channel (pipelining depth)
   size_t direct_chunk_bytes;  // ICCRT_DIRECT_CHUNK_BYTES (512 KiB): chunk of the shared-memory direct algorithms
   size_t chunk_bytes;         // ICCRT_CHUNK_BYTES (256 KiB): pipelining chunk of ring / tree / broadcast
-  int spin_count;             // ICCRT_SPIN (2000): busy-poll iterations before a waiting rank yields its core
+  int spin_count;             // ICCRT_SPIN (-1 = automatic): busy-poll iterations before a waiting rank yields
 };
+
+// Note [Spinning or yielding]: a waiting rank polls before it yields its core. When every co-located rank has a
+// core of its own, long polling (tens of microseconds) gives the lowest latency; when ranks outnumber cores,
+// polling only steals the core from the peer being waited for, so it yields almost at once. Groups report
+// their co-located rank count here when they are created; ICCRT_SPIN fixes the count instead.
+void note_colocated_ranks(int n);
+int spin_iterations();
 const Tunables& tunables();
 
 // Reading one variable; a garbled value raises ValueError naming it.

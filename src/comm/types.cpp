@@ -118,7 +118,7 @@ const Tunables& tunables() {
     x.shm_slots = static_cast<int>(env_int("ICCRT_SHM_SLOTS", 4, 2));
     x.direct_chunk_bytes = static_cast<size_t>(env_int("ICCRT_DIRECT_CHUNK_BYTES", 512 << 10, 4096));
     x.chunk_bytes = static_cast<size_t>(env_int("ICCRT_CHUNK_BYTES", 256 << 10, 1024));
-    x.spin_count = static_cast<int>(env_int("ICCRT_SPIN", 2000, 0));
+    x.spin_count = static_cast<int>(env_int("ICCRT_SPIN", -1, -1));
     return x;
   }();
   return t;

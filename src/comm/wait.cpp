@@ -9,6 +9,8 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
 
 #include "src/comm/tunables.hpp"
@@ -23,6 +25,32 @@
 #endif
 
 namespace iccrt::comm {
+
+namespace {
+std::atomic<int> g_max_colocated{1};
+int online_cpus() {
+  static const int n = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return 1;
+  }();
+  return n;
+}
+}  // namespace
+
+void note_colocated_ranks(int n) {
+  int cur = g_max_colocated.load();
+  while (n > cur && !g_max_colocated.compare_exchange_weak(cur, n)) {
+  }
+}
+
+int spin_iterations() {
+  const int fixed = tunables().spin_count;
+  if (fixed >= 0) return fixed;
+  // ~50 us of pause instructions with a core each; a few when oversubscribed (Note [Spinning or yielding]).
+  return g_max_colocated.load(std::memory_order_relaxed) <= online_cpus() ? 20000 : 50;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -47,7 +75,7 @@ void WaitContext::raise_timeout(const std::string& waiting_for) const {
 namespace internal {
 
 void Backoff::pause(const std::function<std::string()>& waiting_for) {
-  const int spin_limit = tunables().spin_count;
+  const int spin_limit = spin_iterations();
   if (spins_ < static_cast<uint32_t>(spin_limit)) {
     ++spins_;
     ICCRT_CPU_RELAX();

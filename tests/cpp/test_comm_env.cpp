@@ -235,7 +235,7 @@ TEST_F(LaunchEnv, TokenRule) {
   EXPECT_EQ(detect_launch().token.size(), 32u);
 }
 
-TEST(MachineIdentity, StableAndStartsWithHostname) {
+TEST(EnvMachineIdentity, StableAndStartsWithHostname) {
   char host[256] = {};
   ASSERT_EQ(::gethostname(host, sizeof(host) - 1), 0);
   const std::string id = machine_identity();
@@ -244,7 +244,7 @@ TEST(MachineIdentity, StableAndStartsWithHostname) {
   EXPECT_GT(id.size(), std::string(host).size());  // the boot id is appended (Linux has /proc)
 }
 
-TEST(SlurmFirstHost, Nodelists) {
+TEST(EnvSlurmFirstHost, Nodelists) {
   EXPECT_EQ(slurm_first_host("node[03-05,07],gpu1"), "node03");
   EXPECT_EQ(slurm_first_host("a1,b2"), "a1");
   EXPECT_EQ(slurm_first_host("solo"), "solo");

@@ -33,8 +33,8 @@
 #include "src/comm/backends/nccl/nccl_backend.hpp"
 #include "src/core/cuda_runtime.hpp"
 
-#define ICCRT_SKIP_WITHOUT_GPU()                                                                              \
-  if (iccrt::cuda::device_count() == 0)                                                                       \
+#define ICCRT_SKIP_WITHOUT_GPU()                                                                                 \
+  if (iccrt::cuda::device_count() == 0)                                                                          \
   GTEST_SKIP() << "no CUDA device: NCCL ops need a GPU (version() and the argument checks ran without one; run " \
                   "on a GPU machine for the rest)"
 
@@ -60,8 +60,8 @@ struct Solo {
 };
 
 std::string desc(const char* op, DType t, size_t count, int seq = 1, const char* group = "solo") {
-  return std::string(op) + " (" + dtype_name(t) + " x " + std::to_string(count) + ") on group '" + group +
-         "' seq " + std::to_string(seq);
+  return std::string(op) + " (" + dtype_name(t) + " x " + std::to_string(count) + ") on group '" + group + "' seq " +
+         std::to_string(seq);
 }
 
 void cuda_ok(cudaError_t e, const char* what) {
@@ -102,8 +102,10 @@ std::vector<double> to_doubles(DType t, const std::vector<uint8_t>& buf) {
     for (size_t i = 0; i < out.size(); ++i) {
       T v;
       std::memcpy(&v, buf.data() + i * sizeof(T), sizeof(T));
-      if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) out[i] = static_cast<float>(v);
-      else out[i] = static_cast<double>(v);
+      if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
+        out[i] = static_cast<float>(v);
+      else
+        out[i] = static_cast<double>(v);
     }
     return out;
   });
@@ -115,9 +117,12 @@ std::vector<uint8_t> from_doubles(DType t, const std::vector<double>& vals) {
     std::vector<uint8_t> out(vals.size() * sizeof(T));
     for (size_t i = 0; i < vals.size(); ++i) {
       T v;
-      if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) v = T(static_cast<float>(vals[i]));
-      else if constexpr (std::is_same_v<T, bool>) v = vals[i] != 0.0;
-      else v = static_cast<T>(vals[i]);
+      if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>)
+        v = T(static_cast<float>(vals[i]));
+      else if constexpr (std::is_same_v<T, bool>)
+        v = vals[i] != 0.0;
+      else
+        v = static_cast<T>(vals[i]);
       std::memcpy(out.data() + i * sizeof(T), &v, sizeof(T));
     }
     return out;
@@ -128,10 +133,14 @@ std::vector<uint8_t> from_doubles(DType t, const std::vector<double>& vals) {
 std::vector<uint8_t> random_values(DType t, size_t n, std::mt19937& rng) {
   std::vector<double> v(n);
   for (double& x : v) {
-    if (is_floating(t)) x = 0.25 * std::uniform_int_distribution<int>(-40, 40)(rng);
-    else if (t == DType::UInt8) x = std::uniform_int_distribution<int>(0, 15)(rng);
-    else if (t == DType::Bool) x = std::uniform_int_distribution<int>(0, 1)(rng);
-    else x = std::uniform_int_distribution<int>(-100, 100)(rng);
+    if (is_floating(t))
+      x = 0.25 * std::uniform_int_distribution<int>(-40, 40)(rng);
+    else if (t == DType::UInt8)
+      x = std::uniform_int_distribution<int>(0, 15)(rng);
+    else if (t == DType::Bool)
+      x = std::uniform_int_distribution<int>(0, 1)(rng);
+    else
+      x = std::uniform_int_distribution<int>(-100, 100)(rng);
   }
   return from_doubles(t, v);
 }
@@ -144,10 +153,18 @@ std::vector<double> fold(ReduceOp op, const std::vector<std::vector<double>>& ra
       const double x = ranks[r][i];
       switch (op) {
         case ReduceOp::Sum:
-        case ReduceOp::Avg: out[i] += x; break;
-        case ReduceOp::Prod: out[i] *= x; break;
-        case ReduceOp::Min: out[i] = std::min(out[i], x); break;
-        case ReduceOp::Max: out[i] = std::max(out[i], x); break;
+        case ReduceOp::Avg:
+          out[i] += x;
+          break;
+        case ReduceOp::Prod:
+          out[i] *= x;
+          break;
+        case ReduceOp::Min:
+          out[i] = std::min(out[i], x);
+          break;
+        case ReduceOp::Max:
+          out[i] = std::max(out[i], x);
+          break;
       }
     }
   }
@@ -160,9 +177,12 @@ std::vector<double> fold(ReduceOp op, const std::vector<std::vector<double>>& ra
 // 16-bit floats are reduced per step with one rounding each; integers and exactly representable sums are exact.
 double tolerance(DType t) {
   switch (t) {
-    case DType::Float16: return 1e-3;
-    case DType::BFloat16: return 1e-2;
-    default: return 0.0;
+    case DType::Float16:
+      return 1e-3;
+    case DType::BFloat16:
+      return 1e-2;
+    default:
+      return 0.0;
   }
 }
 
@@ -484,8 +504,7 @@ TEST(NcclFailures, TwoRanksOnOneGpuFinishConsistently) {
           b.all_reduce(buf.get(), buf.get(), host.size(), DType::Float32, ReduceOp::Sum, 0, Algorithm::Auto,
                        desc("all_reduce", DType::Float32, 256, 1, "pair"))
               ->wait();
-          cuda_ok(cudaMemcpy(host.data(), buf.get(), host.size() * sizeof(float), cudaMemcpyDeviceToHost),
-                  "download");
+          cuda_ok(cudaMemcpy(host.data(), buf.get(), host.size() * sizeof(float), cudaMemcpyDeviceToHost), "download");
           out = host == std::vector<float>(256, 3.0f) ? "sum" : "wrong sum";
         } catch (const CommTimeout& e) {
           out = std::string("timeout: ") + e.what();

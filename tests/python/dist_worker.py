@@ -5,7 +5,7 @@
 Every rank computes every rank's inputs itself (they are seeded by rank), so each checks its results against a
 NumPy float64 reference of the whole collective. A rank prints "WORKER-OK" and exits 0 when all its checks pass;
 any failure prints a traceback and exits 1. Scenarios: matrix (the main functional matrix; arg: how to
-initialise: env, tcp or explicit), exit (a rank dies mid-run), skip (a rank skips a collective), mismatch
+initialise: env, tcp, explicit or mpi), exit (a rank dies mid-run), skip (a rank skips a collective), mismatch
 (ICCRT_DEBUG=1 with different counts), threads (ranks as threads of one process).
 """
 
@@ -106,8 +106,13 @@ def expect(exc, fn, *args, contains=None, **kwargs):
 # The functional matrix
 
 def init(how):
+    global RANK, SIZE
     if how == "env":  # torchrun-style environment, read by the C++ layer; timeout from ICCRT_TIMEOUT
         dist.init_process_group()
+    elif how == "mpi":  # under mpirun: OMPI_COMM_WORLD_RANK / _SIZE, the MPI library as rendezvous
+        dist.init_process_group("mpi")
+        RANK = int(os.environ["OMPI_COMM_WORLD_RANK"])
+        SIZE = int(os.environ["OMPI_COMM_WORLD_SIZE"])
     elif how == "tcp":
         url = f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
         dist.init_process_group("gloo", init_method=url, rank=RANK, world_size=SIZE,
@@ -118,7 +123,7 @@ def init(how):
         raise AssertionError(how)
     assert dist.is_initialized()
     assert dist.get_rank() == RANK and dist.get_world_size() == SIZE
-    assert dist.get_backend() == {"env": "iccrt", "tcp": "gloo", "explicit": "nccl"}[how]
+    assert dist.get_backend() == {"env": "iccrt", "mpi": "mpi", "tcp": "gloo", "explicit": "nccl"}[how]
 
 
 def check_all_reduce():
@@ -379,10 +384,11 @@ def report(e, started):
     print(f"ERROR {type(e).__name__} after {time.monotonic() - started:.2f}s: {e}", flush=True)
 
 
-def scenario_exit(victim="1"):
+def scenario_exit(victim="0", late="-1"):
     """Rank `victim` dies (os._exit(3)) between two collectives; the others must fail, naming it, well within
-    the group's timeout, and every later op on the group must fail at once."""
-    victim = int(victim)
+    the group's timeout, and every later op on the group must fail at once. Rank `late` (if any) enters the
+    collective 1 s after the others, when they have already failed: it must still name the dead rank."""
+    victim, late = int(victim), int(late)
     timeout = float(os.environ.get("GROUP_TIMEOUT", "10"))
     dist.init_process_group(timeout=60)
     g = dist.new_group(timeout=timeout)
@@ -391,40 +397,56 @@ def scenario_exit(victim="1"):
         dist.all_reduce(t, group=g)
     if RANK == victim:
         os._exit(3)
+    if RANK == late:
+        time.sleep(1.0)
     started = time.monotonic()
     w = dist.all_reduce(t, group=g, async_op=True)
     e = expect(dist.DistError, w.wait)
     report(e, started)
     assert not isinstance(e, dist.DistTimeoutError), f"a dead rank should not look like a timeout: {e}"
     assert time.monotonic() - started < timeout, "took longer than the timeout to notice a dead rank"
-    assert f"rank {victim}" in str(e), f"the error does not name rank {victim}: {e}"
+    assert f"rank {victim} of group" in str(e), f"the error does not name rank {victim}: {e}"
     assert w.is_completed() and not w.is_success() and isinstance(w.exception(), dist.DistError)
     started = time.monotonic()
     e2 = expect(dist.DistError, dist.all_reduce, t, group=g)
     assert time.monotonic() - started < 1.0 and "unusable" in str(e2), e2
 
 
-def scenario_skip(laggard="2"):
-    """Rank `laggard` skips a collective and sleeps past the timeout: the others raise DistTimeoutError naming it."""
-    laggard = int(laggard)
+def scenario_skip(laggard="1", late="-1"):
+    """Rank `laggard` skips a collective and stays alive past the timeout (until the others write their files to
+    SYNC_DIR): the others raise DistTimeoutError naming it. Rank `late` (if any) enters the collective half a
+    timeout after the others, so that they fail while it waits: its error (a DistError) must still name the
+    laggard as the rank that did not arrive."""
+    laggard, late = int(laggard), int(late)
     timeout = float(os.environ.get("GROUP_TIMEOUT", "1.5"))
     dist.init_process_group(timeout=60)
     g = dist.new_group(timeout=timeout)
     t = make(values(RANK, 7, iccrt.float64), iccrt.float64)
     dist.all_reduce(t, group=g)
+    sync = os.environ["SYNC_DIR"]
     if RANK == laggard:
-        time.sleep(timeout + 2.5)
+        # Stay alive (a rank that left would make this a DistError) until every other rank has seen its error.
+        deadline = time.monotonic() + timeout + 60
+        while time.monotonic() < deadline and len(os.listdir(sync)) < SIZE - 1:
+            time.sleep(0.05)
+        assert len(os.listdir(sync)) == SIZE - 1, "the other ranks did not report"
         return
-    started = time.monotonic()
-    e = expect(dist.DistTimeoutError, dist.all_reduce, t, group=g)
-    report(e, started)
-    assert isinstance(e, TimeoutError) and isinstance(e, dist.DistError) and isinstance(e, RuntimeError)
-    took = time.monotonic() - started
-    assert timeout * 0.9 <= took < timeout + 10, f"raised after {took:.2f}s with a {timeout}s timeout"
-    msg = str(e)
-    assert "all_reduce" in msg and "seq 2" in msg, msg
-    assert f"did not arrive: {laggard}" in msg, f"the error does not name rank {laggard} as missing: {msg}"
-    assert "all_reduce" in dist.flight_record(g)
+    try:
+        if RANK == late:
+            time.sleep(timeout / 2)
+        started = time.monotonic()
+        e = expect(dist.DistError, dist.all_reduce, t, group=g)
+        report(e, started)
+        msg = str(e)
+        assert f"did not arrive: {laggard}" in msg, f"the error does not name rank {laggard} as missing: {msg}"
+        if RANK != late:
+            assert isinstance(e, dist.DistTimeoutError) and isinstance(e, TimeoutError), repr(e)
+            took = time.monotonic() - started
+            assert timeout * 0.9 <= took < timeout + 10, f"raised after {took:.2f}s with a {timeout}s timeout"
+            assert "all_reduce" in msg and "seq 2" in msg, msg
+        assert "all_reduce" in dist.flight_record(g)
+    finally:
+        open(os.path.join(sync, f"done{RANK}"), "w").close()  # releases the laggard, pass or fail
 
 
 def scenario_mismatch():
@@ -448,6 +470,8 @@ def scenario_threads():
         try:
             pg = dist.ProcessGroup.create(r, 2, store, name="threads", timeout=20)
             t = make([r + 1.0] * 5, iccrt.float32)
+            if r == 1:
+                time.sleep(0.2)  # rank 0 is in Work.wait meanwhile: it must not hold the GIL
             pg.all_reduce(t).wait()
             pg.barrier().wait()
             results[r] = held(t)

@@ -700,7 +700,7 @@ std::string TcpStore::Impl::request(std::string frame, const std::string& what, 
   const auto deadline = start + timeout + grace;
   if (fd < 0) connect(start + timeout);
   if (server_waits) {  // what is left of the timeout after connecting, patched into the timeout_ms field
-    auto left = std::chrono::duration_cast<milliseconds>(start + timeout - Clock::now()).count();
+    auto left = std::chrono::ceil<milliseconds>(start + timeout - Clock::now()).count();
     uint32_t ms = static_cast<uint32_t>(std::clamp<int64_t>(left, 0, UINT32_MAX));
     for (int i = 0; i < 4; ++i) frame[5 + i] = static_cast<char>((ms >> (8 * i)) & 0xff);
   }

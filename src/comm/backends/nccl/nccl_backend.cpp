@@ -19,10 +19,7 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -39,84 +36,21 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kPollInterval = std::chrono::microseconds(50);
 
-// Which communicator an op runs on: NCCL's own choice, or one restricted to ring / tree (all_reduce only).
+// Which communicator an op runs on: NCCL's own choice, or one restricted to ring / tree (all_reduce only; see
+// Note [NCCL_ALGO per communicator] in nccl_utils.hpp).
 enum CommKey : int { kAutoComm = 0, kRingComm = 1, kTreeComm = 2, kNumComms = 3 };
 constexpr std::array<const char*, kNumComms> kCommNames = {"auto", "ring", "tree"};
 constexpr std::array<const char*, kNumComms> kNcclAlgo = {"", "Ring", "Tree"};
 
-// ---- Note [NCCL_ALGO per communicator] ----
-// NCCL reads NCCL_ALGO while it initialises a communicator, and with a non-blocking init that happens on NCCL's
-// own thread until the init settles. So the variable is set for the whole creation of a ring / tree communicator
-// and restored after. Creations that need the same value (ranks as threads of one process creating their ring
-// communicators together) may overlap; one that needs another value (or the untouched environment: auto) waits
-// until the others are done, bounded by its deadline. If the user set NCCL_ALGO, iccrt never touches it and
-// every op uses the auto communicator (noted once on stderr).
-class AlgoEnv {
- public:
-  static AlgoEnv& instance() {
-    static AlgoEnv env;  // constructed (and the user's NCCL_ALGO read) before iccrt ever sets the variable
-    return env;
-  }
-  bool user_set() const { return !user_value_.empty(); }
-  const std::string& user_value() const { return user_value_; }
-
-  // Holds NCCL_ALGO at `value` ("" = the process's own environment) until release(). CommTimeout if the
-  // variable stays held at another value past `deadline`.
-  void acquire(const std::string& value, Clock::time_point deadline, const std::string& what) {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool ok = cv_.wait_until(lock, deadline, [&] { return holders_ == 0 || value_ == value; });
-    if (!ok) {
-      throw CommTimeout(what + ": timed out waiting for another NCCL communicator of this process to finish its "
-                               "creation (NCCL_ALGO is set per communicator; ICCRT_TIMEOUT sets the limit)");
-    }
-    if (holders_ == 0 && !value.empty() && setenv("NCCL_ALGO", value.c_str(), 1) != 0) {
-      throw CommError(what + ": cannot set NCCL_ALGO=" + value + ": " + std::strerror(errno));
-    }
-    value_ = value;
-    ++holders_;
-  }
-  void release() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--holders_ == 0) {
-        if (!value_.empty()) (void)unsetenv("NCCL_ALGO");  // only ever set when the user had not set it
-        value_.clear();
-      }
-    }
-    cv_.notify_all();
-  }
-
- private:
-  AlgoEnv() {
-    const char* v = std::getenv("NCCL_ALGO");
-    if (v != nullptr) user_value_ = v;
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int holders_ = 0;
-  std::string value_;
-  std::string user_value_;
-};
-
-class AlgoEnvScope {
- public:
-  AlgoEnvScope(const std::string& value, Clock::time_point deadline, const std::string& what) {
-    AlgoEnv::instance().acquire(value, deadline, what);
-  }
-  ~AlgoEnvScope() { AlgoEnv::instance().release(); }
-  AlgoEnvScope(const AlgoEnvScope&) = delete;
-  AlgoEnvScope& operator=(const AlgoEnvScope&) = delete;
-};
-
 CommKey comm_key(Algorithm algo) {
   if (algo != Algorithm::Ring && algo != Algorithm::Tree) return kAutoComm;  // iccrt's own algorithms: NCCL picks
-  if (AlgoEnv::instance().user_set()) {
+  if (detail::AlgoEnv::instance().user_set()) {
     static std::once_flag noted;
     std::call_once(noted, [] {
       std::fprintf(stderr,
                    "iccrt: NCCL_ALGO=%s is set in the environment; the NCCL backend uses it for every communicator "
                    "instead of passing the ring / tree choice through\n",
-                   AlgoEnv::instance().user_value().c_str());
+                   detail::AlgoEnv::instance().user_value().c_str());
     });
     return kAutoComm;
   }
@@ -202,8 +136,9 @@ class NcclWork final : public Work {
         if (q == cudaSuccess) {
           gpu_done_ = true;
         } else if (q != cudaErrorNotReady) {
-          const std::string msg = description_ + ": CUDA error while waiting for the NCCL op: " +
-                                  detail::cuda_error_text(q) + "; the group's NCCL communicators were aborted";
+          const std::string msg = description_ +
+                                  ": CUDA error while waiting for the NCCL op: " + detail::cuda_error_text(q) +
+                                  "; the group's NCCL communicators were aborted";
           comms_->abort_locked(msg);
           error = std::make_exception_ptr(CommError(msg));
         } else {
@@ -319,8 +254,8 @@ struct NcclBackend::Impl {
   // Runs one NCCL op on `key`'s communicator and the calling thread's current stream of `device`.
   WorkPtr launch(CommKey key, int device_index, const std::string& what, const Enqueue& enqueue) {
     std::lock_guard<std::mutex> op_lock(op_mu);
-    ICCRT_CHECK_DEVICE(device < 0 || device == device_index, what, ": the NCCL communicators of group '",
-                       comms->group, "' live on cuda:", device, " but this tensor is on cuda:", device_index,
+    ICCRT_CHECK_DEVICE(device < 0 || device == device_index, what, ": the NCCL communicators of group '", comms->group,
+                       "' live on cuda:", device, " but this tensor is on cuda:", device_index,
                        " (one CUDA device per rank)");
     cuda::DeviceGuard guard(device_index);
     ncclComm_t comm = communicator(key, device_index, what);
@@ -333,7 +268,8 @@ struct NcclBackend::Impl {
       settle(lock, comm, enqueue(comm, stream), deadline, what, "enqueueing the op");
     }
     const cudaError_t e = cudaEventRecord(event.get(), stream);
-    if (e != cudaSuccess) throw Error(what + ": cudaEventRecord after the NCCL op failed: " + detail::cuda_error_text(e));
+    if (e != cudaSuccess)
+      throw Error(what + ": cudaEventRecord after the NCCL op failed: " + detail::cuda_error_text(e));
     auto work = std::make_shared<NcclWork>(what, comms, event.release(), timeout);
     std::lock_guard<std::mutex> lock(comms->mu);
     auto& pending = comms->pending;
@@ -385,11 +321,11 @@ struct NcclBackend::Impl {
       if (comms->comms[k] != nullptr) return comms->comms[k];
     }
     const std::string comm_what = what + ": creating the NCCL " + kCommNames[k] + " communicator of group '" +
-                                  comms->group + "' (rank " + std::to_string(rank) + " of " +
-                                  std::to_string(size) + " on cuda:" + std::to_string(device_index) + ")";
+                                  comms->group + "' (rank " + std::to_string(rank) + " of " + std::to_string(size) +
+                                  " on cuda:" + std::to_string(device_index) + ")";
     const ncclUniqueId id = share_unique_id(comm_what);
     const auto deadline = Clock::now() + timeout;
-    AlgoEnvScope env(kNcclAlgo[k], deadline, comm_what);
+    detail::AlgoEnvScope env(kNcclAlgo[k], deadline, comm_what);  // Note [NCCL_ALGO per communicator]
 
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;  // Note [Non-blocking NCCL communicators]
@@ -470,8 +406,7 @@ struct NcclBackend::Impl {
         (void)ncclCommDestroy(c);
       } else {
         std::fprintf(stderr, "iccrt: the NCCL %s communicator of group '%s' did not finalize (%s); aborting it\n",
-                     kCommNames[k], comms->group.c_str(),
-                     r == ncclInProgress ? "timed out" : ncclGetErrorString(r));
+                     kCommNames[k], comms->group.c_str(), r == ncclInProgress ? "timed out" : ncclGetErrorString(r));
         (void)ncclCommAbort(c);
       }
     }
@@ -481,10 +416,8 @@ struct NcclBackend::Impl {
 NcclBackend::NcclBackend(int rank, int size, std::string group_name, std::chrono::milliseconds timeout,
                          BroadcastFn broadcast)
     : impl_(std::make_unique<Impl>()) {
-  ICCRT_CHECK_VALUE(size >= 1 && rank >= 0 && rank < size, "NcclBackend: rank ", rank, " is not in [0, ", size,
-                    ")");
-  ICCRT_CHECK_VALUE(timeout.count() > 0, "NcclBackend: the timeout must be positive but is ", timeout.count(),
-                    " ms");
+  ICCRT_CHECK_VALUE(size >= 1 && rank >= 0 && rank < size, "NcclBackend: rank ", rank, " is not in [0, ", size, ")");
+  ICCRT_CHECK_VALUE(timeout.count() > 0, "NcclBackend: the timeout must be positive but is ", timeout.count(), " ms");
   ICCRT_CHECK_VALUE(static_cast<bool>(broadcast), "NcclBackend: a broadcast function is required");
   impl_->rank = rank;
   impl_->size = size;
@@ -507,9 +440,8 @@ WorkPtr NcclBackend::all_reduce(const void* in, void* out, size_t count, DType d
   if (count == 0) return completed_work(std::move(description));
   check_buffer(in, count, "the input", description);
   check_buffer(out, count, "the output", description);
-  return impl_->launch(comm_key(algo), device, description, [&](ncclComm_t c, cudaStream_t s) {
-    return ncclAllReduce(in, out, count, t, o, c, s);
-  });
+  return impl_->launch(comm_key(algo), device, description,
+                       [&](ncclComm_t c, cudaStream_t s) { return ncclAllReduce(in, out, count, t, o, c, s); });
 }
 
 WorkPtr NcclBackend::reduce_scatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int device,
@@ -521,9 +453,8 @@ WorkPtr NcclBackend::reduce_scatter(const void* in, void* out, size_t count, DTy
   if (count == 0) return completed_work(std::move(description));
   check_buffer(in, count, "the input", description);
   check_buffer(out, count, "the output", description);
-  return impl_->launch(kAutoComm, device, description, [&](ncclComm_t c, cudaStream_t s) {
-    return ncclReduceScatter(in, out, count, t, o, c, s);
-  });
+  return impl_->launch(kAutoComm, device, description,
+                       [&](ncclComm_t c, cudaStream_t s) { return ncclReduceScatter(in, out, count, t, o, c, s); });
 }
 
 WorkPtr NcclBackend::all_gather(const void* in, void* out, size_t count, DType dtype, int device,
@@ -533,9 +464,8 @@ WorkPtr NcclBackend::all_gather(const void* in, void* out, size_t count, DType d
   if (count == 0) return completed_work(std::move(description));
   check_buffer(in, count, "the input", description);
   check_buffer(out, count, "the output", description);
-  return impl_->launch(kAutoComm, device, description, [&](ncclComm_t c, cudaStream_t s) {
-    return ncclAllGather(in, out, count, t, c, s);
-  });
+  return impl_->launch(kAutoComm, device, description,
+                       [&](ncclComm_t c, cudaStream_t s) { return ncclAllGather(in, out, count, t, c, s); });
 }
 
 WorkPtr NcclBackend::broadcast(void* buf, size_t count, DType dtype, int root, int device, std::string description) {
@@ -545,9 +475,8 @@ WorkPtr NcclBackend::broadcast(void* buf, size_t count, DType dtype, int root, i
   check_device(device, description);
   if (count == 0) return completed_work(std::move(description));
   check_buffer(buf, count, "the buffer", description);
-  return impl_->launch(kAutoComm, device, description, [&](ncclComm_t c, cudaStream_t s) {
-    return ncclBroadcast(buf, buf, count, t, root, c, s);
-  });
+  return impl_->launch(kAutoComm, device, description,
+                       [&](ncclComm_t c, cudaStream_t s) { return ncclBroadcast(buf, buf, count, t, root, c, s); });
 }
 
 WorkPtr NcclBackend::reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root, int device,
@@ -561,9 +490,8 @@ WorkPtr NcclBackend::reduce(const void* in, void* out, size_t count, DType dtype
   if (count == 0) return completed_work(std::move(description));
   check_buffer(in, count, "the input", description);
   if (impl_->rank == root) check_buffer(out, count, "the output (at the root)", description);
-  return impl_->launch(kAutoComm, device, description, [&](ncclComm_t c, cudaStream_t s) {
-    return ncclReduce(in, out, count, t, o, root, c, s);
-  });
+  return impl_->launch(kAutoComm, device, description,
+                       [&](ncclComm_t c, cudaStream_t s) { return ncclReduce(in, out, count, t, o, root, c, s); });
 }
 
 WorkPtr NcclBackend::all_to_all(const void* in, void* out, size_t count, DType dtype, int device,
@@ -630,9 +558,8 @@ WorkPtr NcclBackend::send(const void* buf, size_t count, DType dtype, int peer, 
   check_device(device, description);
   if (count == 0) return completed_work(std::move(description));
   check_buffer(buf, count, "the buffer", description);
-  return impl_->launch(kAutoComm, device, description, [&](ncclComm_t c, cudaStream_t s) {
-    return ncclSend(buf, count, t, peer, c, s);
-  });
+  return impl_->launch(kAutoComm, device, description,
+                       [&](ncclComm_t c, cudaStream_t s) { return ncclSend(buf, count, t, peer, c, s); });
 }
 
 WorkPtr NcclBackend::recv(void* buf, size_t count, DType dtype, int peer, int device, std::string description) {
@@ -643,9 +570,8 @@ WorkPtr NcclBackend::recv(void* buf, size_t count, DType dtype, int peer, int de
   check_device(device, description);
   if (count == 0) return completed_work(std::move(description));
   check_buffer(buf, count, "the buffer", description);
-  return impl_->launch(kAutoComm, device, description, [&](ncclComm_t c, cudaStream_t s) {
-    return ncclRecv(buf, count, t, peer, c, s);
-  });
+  return impl_->launch(kAutoComm, device, description,
+                       [&](ncclComm_t c, cudaStream_t s) { return ncclRecv(buf, count, t, peer, c, s); });
 }
 
 std::string NcclBackend::version() {

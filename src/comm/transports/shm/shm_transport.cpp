@@ -37,7 +37,7 @@ class ShmRequest final : public Request {
   }
   std::string describe() const override {
     return detail::str(op_->is_send ? "send " : "recv ", op_->bytes, " B ", op_->is_send ? "to" : "from",
-                       " local rank ", op_->peer, " (", op_->done, " B moved, tag ", op_->tag, ")");
+                       " rank ", t_.name_of(op_->peer), " (", op_->done, " B moved, tag ", op_->tag, ")");
   }
 
  private:
@@ -47,7 +47,8 @@ class ShmRequest final : public Request {
 
 }  // namespace
 
-ShmTransport::ShmTransport(const Segment& seg, int local_rank) : seg_(seg), me_(local_rank) {
+ShmTransport::ShmTransport(const Segment& seg, int local_rank, std::vector<int> names)
+    : seg_(seg), me_(local_rank), names_(std::move(names)) {
   const Layout& l = seg.layout();
   slot_stride_ = sizeof(SlotHeader) + (l.slot_bytes + kLine - 1) / kLine * kLine;
   out_.resize(l.nlocal);
@@ -125,7 +126,7 @@ void ShmTransport::forget(Op* op) {
 
 void ShmTransport::progress(int peer) {
   if (broken_[peer]) {
-    throw CommError(detail::str("shared-memory channel with local rank ", peer,
+    throw CommError(detail::str("shared-memory channel with rank ", names_[peer],
                                 " is unusable after an earlier failed collective"));
   }
   while (!sends_[peer].empty() && progress_send(peer, *sends_[peer].front())) sends_[peer].pop_front();
@@ -170,7 +171,7 @@ bool ShmTransport::progress_recv(int peer, Op& op) {
     const auto* h = reinterpret_cast<const SlotHeader*>(slot);
     if (h->tag != op.tag || h->msg_bytes != op.bytes || h->offset != op.done) {
       broken_[peer] = true;
-      throw CommError(detail::str("mismatched message from local rank ", peer, ": expected ", op.bytes,
+      throw CommError(detail::str("mismatched message from rank ", names_[peer], ": expected ", op.bytes,
                                   " B with tag ", op.tag, " at offset ", op.done, ", got a message of ",
                                   h->msg_bytes, " B with tag ", h->tag, " at offset ", h->offset,
                                   " (ranks called different collectives, counts or dtypes; ICCRT_DEBUG=1 "

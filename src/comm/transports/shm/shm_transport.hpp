@@ -15,7 +15,9 @@ namespace iccrt::comm::shm {
 
 class ShmTransport final : public Transport {
  public:
-  ShmTransport(const Segment& seg, int local_rank);
+  // names[i]: the group rank of local index i (for messages).
+  ShmTransport(const Segment& seg, int local_rank, std::vector<int> names);
+  int name_of(int local) const { return names_[local]; }
   ~ShmTransport() override;
 
   const char* name() const override { return "shm"; }
@@ -44,6 +46,7 @@ class ShmTransport final : public Transport {
 
   const Segment& seg_;
   int me_;
+  std::vector<int> names_;
   size_t slot_stride_;
   std::vector<Channel> out_, in_;           // per peer
   std::vector<std::deque<Op*>> sends_, recvs_;  // per peer, FIFO
