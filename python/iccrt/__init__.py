@@ -24,6 +24,7 @@ int = int32  # noqa: A001
 
 from . import _tensor  # noqa: E402,F401 - installs the Python half of Tensor (indexing, printing, .to, ...)
 from . import cuda  # noqa: E402
+from . import distributed  # noqa: E402
 from ._factories import (  # noqa: E402
     arange,
     empty,

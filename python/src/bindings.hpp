@@ -86,5 +86,6 @@ void init_ops(py::module_& m, py::class_<Tensor>& cls);
 void init_factories(py::module_& m);
 void init_numpy(py::module_& m, py::class_<Tensor>& cls);
 void init_dlpack(py::module_& m, py::class_<Tensor>& cls);
+void init_distributed(py::module_& m);
 
 }  // namespace iccrt::python

@@ -11,4 +11,5 @@ PYBIND11_MODULE(_C, m) {
   init_factories(m);
   init_numpy(m, cls);
   init_dlpack(m, cls);
+  init_distributed(m);
 }

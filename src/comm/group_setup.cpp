@@ -232,9 +232,11 @@ bool process_alive(int64_t pid) {
 }  // namespace
 
 void ProcessGroup::Impl::check_peers(uint64_t seq) const {
-  // Root causes first (a rank that left or died), then echoes (a rank that failed, possibly because of it).
-  const shm::BoardEntry* failed_peer = nullptr;
-  int failed_rank = -1;
+  // Root causes first: a rank that left or died without failing an op itself. A rank whose op failed (and that
+  // may have left since) is usually an echo of another rank's problem, so it is named last, together with the
+  // ranks that did not arrive.
+  int echo = -1;
+  std::string echo_what;
   for (int r : machine_ranks) {
     if (r == rank) continue;
     const shm::BoardEntry* b = board(r);
@@ -242,20 +244,25 @@ void ProcessGroup::Impl::check_peers(uint64_t seq) const {
     if (b->seq_entered.load(std::memory_order_acquire) >= seq && b->seq_done.load(std::memory_order_acquire) >= seq) {
       continue;  // it finished this op; whatever it does now cannot block us
     }
-    if (b->left.load(std::memory_order_acquire)) {
-      throw CommError(detail::str("rank ", r, " of group '", name, "' left the group (shut down or exited) after seq ",
-                                  b->seq_done.load(), ", before arriving at seq ", seq));
+    const bool failed = b->failed.load(std::memory_order_acquire) != 0;
+    const bool left = b->left.load(std::memory_order_acquire) != 0;
+    const bool dead = pid_of[r] != getpid() && !process_alive(pid_of[r]);
+    if (!failed && (left || dead)) {
+      throw CommError(dead ? detail::str("rank ", r, " of group '", name, "' (pid ", pid_of[r],
+                                         ") died before arriving at seq ", seq)
+                           : detail::str("rank ", r, " of group '", name, "' left the group (shut down or exited) after seq ",
+                                         b->seq_done.load(), ", before arriving at seq ", seq));
     }
-    if (pid_of[r] != getpid() && !process_alive(pid_of[r])) {
-      throw CommError(detail::str("rank ", r, " of group '", name, "' (pid ", pid_of[r], ") died before arriving at seq ", seq));
-    }
-    if (!failed_peer && b->failed.load(std::memory_order_acquire)) {
-      failed_peer = b;
-      failed_rank = r;
+    if (failed && echo < 0) {
+      echo = r;
+      echo_what = left || dead ? "failed and left" : "failed";
     }
   }
-  if (failed_peer) {
-    throw CommError(detail::str("rank ", failed_rank, " of group '", name, "' failed (see its error) while this rank waited in seq ", seq));
+  if (echo >= 0) {
+    const std::string missing = missing_ranks(seq);
+    throw CommError(detail::str("rank ", echo, " of group '", name, "' ", echo_what,
+                                " (see its error) while this rank waited in seq ", seq,
+                                missing.empty() ? "" : "; ", missing));
   }
 }
 

@@ -123,10 +123,6 @@ def test_rank_exit_fails_peers_without_hang():
     check_exit(launch(3, "exit", "0", env={"GROUP_TIMEOUT": "10"}, timeout=90), victim=0)
 
 
-@pytest.mark.xfail(strict=True, reason="C++ check_peers (src/comm/group_setup.cpp): rank 0 failed (naming rank 2) "
-                   "and then exited, so the late rank 1 reports 'rank 0 ... left the group' (or 'failed'), an echo, "
-                   "instead of the dead rank 2; a peer whose failed flag is set should count as an echo even after "
-                   "it left or died")
 def test_rank_exit_named_by_a_late_rank():
     """Rank 2 of 3 dies; rank 0 fails at once (naming it); rank 1 enters the collective 1 s later and must also
     name rank 2, the dead one, not rank 0 which merely failed because of it."""
@@ -141,10 +137,6 @@ def test_skipped_collective_times_out_naming_the_rank(tmp_path):
     assert "ERROR DistTimeoutError" in results[0][1] and "did not arrive: 1" in results[0][1], describe(results)
 
 
-@pytest.mark.xfail(strict=True, reason="C++ check_peers (src/comm/group_setup.cpp): once rank 0 timed out, the "
-                   "still-waiting rank 1 raises 'rank 0 ... failed (see its error)' / 'left the group' without the "
-                   "ranks that did not arrive (missing_ranks(seq) would name rank 2); with 3 ranks on busy cores "
-                   "the same race makes the plain skip case flaky, which is why that test uses 2 ranks")
 def test_skipped_collective_named_by_a_late_rank(tmp_path):
     """Rank 2 of 3 skips an all_reduce; rank 0 times out naming it; rank 1 entered 0.75 s later and is still
     waiting when rank 0 fails: its error must name rank 2 as missing too, not only rank 0."""
