@@ -549,7 +549,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False, *, algorithm
     pg = _group(group)
     if pg is None:
         return None
-    return _finish(pg.all_reduce(tensor, op, algorithm), async_op, result=[tensor])
+    return _finish(pg.all_reduce(tensor, op, algorithm, not async_op), async_op, result=[tensor])
 
 
 def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, *, group_dst=None, algorithm="auto"):
@@ -561,7 +561,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, *, gro
     if pg is None:
         return None
     root = _to_group_rank(pg, dst, group_dst, "reduce: dst")
-    return _finish(pg.reduce(tensor, root, op, algorithm), async_op, result=[tensor])
+    return _finish(pg.reduce(tensor, root, op, algorithm, not async_op), async_op, result=[tensor])
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, *, group_src=None, algorithm="auto"):
@@ -572,7 +572,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, *, group_src=None, a
     if pg is None:
         return None
     root = _to_group_rank(pg, src, group_src, "broadcast: src")
-    return _finish(pg.broadcast(tensor, root, algorithm), async_op, result=[tensor])
+    return _finish(pg.broadcast(tensor, root, algorithm, not async_op), async_op, result=[tensor])
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False, *, algorithm="auto"):
@@ -585,7 +585,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     pg = _group(group)
     if pg is None:
         return None
-    return _finish(pg.all_gather(output_tensor, input_tensor, algorithm), async_op, result=[output_tensor])
+    return _finish(pg.all_gather(output_tensor, input_tensor, algorithm, not async_op), async_op, result=[output_tensor])
 
 
 def all_gather(tensor_list, tensor, group=None, async_op=False, *, algorithm="auto"):
@@ -606,7 +606,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False, *, algorithm="au
         if t.numel() != n:
             raise ValueError(f"all_gather: tensor_list[{i}] has {t.numel()} elements, tensor has {n}")
     flat = _flat(n * pg.size(), tensor)
-    work = pg.all_gather(flat, tensor, algorithm)
+    work = pg.all_gather(flat, tensor, algorithm, not async_op)
 
     def scatter_into_list():
         for i, t in enumerate(tensor_list):
@@ -624,7 +624,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     pg = _group(group)
     if pg is None:
         return None
-    return _finish(pg.reduce_scatter(output, input, op, algorithm), async_op, result=[output])
+    return _finish(pg.reduce_scatter(output, input, op, algorithm, not async_op), async_op, result=[output])
 
 
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False, *, algorithm="auto"):
@@ -648,7 +648,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     flat = _flat(n * pg.size(), output)
     for i, t in enumerate(input_list):
         flat.narrow(0, i * n, n).copy_(t.reshape(-1))
-    return _finish(pg.reduce_scatter(output, flat, op, algorithm), async_op, result=[output])
+    return _finish(pg.reduce_scatter(output, flat, op, algorithm, not async_op), async_op, result=[output])
 
 
 def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None, async_op=False,
@@ -668,7 +668,7 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
             if len(splits) != pg.size() or any(int(s) * pg.size() != d0 for s in splits):
                 raise ValueError(f"all_to_all_single: {what}={list(splits)}: only equal splits (dim 0 / group size) "
                                  "are supported")
-    return _finish(pg.all_to_all(output, input, algorithm), async_op, result=[output])
+    return _finish(pg.all_to_all(output, input, algorithm, not async_op), async_op, result=[output])
 
 
 def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False, *, algorithm="auto"):
@@ -694,7 +694,7 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
     for i, t in enumerate(input_tensor_list):
         flat_in.narrow(0, i * n, n).copy_(t.reshape(-1))
     flat_out = _flat(n * size, ref)
-    work = pg.all_to_all(flat_out, flat_in, algorithm)
+    work = pg.all_to_all(flat_out, flat_in, algorithm, not async_op)
 
     def scatter_into_list():
         for i, t in enumerate(output_tensor_list):

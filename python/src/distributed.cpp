@@ -85,9 +85,11 @@ comm::ProcessGroupOptions make_options(const std::string& name, std::optional<Ti
   return o;
 }
 
-comm::CollectiveOptions collective(const std::string& algorithm) {
+// blocking: the Python call waits at once (async_op=False), so the op may run on the calling thread.
+comm::CollectiveOptions collective(const std::string& algorithm, bool blocking) {
   comm::CollectiveOptions o;
   o.algorithm = comm::parse_algorithm(algorithm);
+  o.blocking = blocking;
   return o;
 }
 
@@ -305,42 +307,42 @@ void init_process_group(py::module_& d) {
   // Tensor ops: each queues the op and returns its Work at once (validation errors raise here).
   pg.def(
         "all_reduce",
-        [](ProcessGroup& g, Tensor& t, comm::ReduceOp op, const std::string& algorithm) {
-          return g.all_reduce(t, op, collective(algorithm));
+        [](ProcessGroup& g, Tensor& t, comm::ReduceOp op, const std::string& algorithm, bool blocking) {
+          return g.all_reduce(t, op, collective(algorithm, blocking));
         },
-        py::arg("tensor"), py::arg("op") = comm::ReduceOp::Sum, py::arg("algorithm") = "auto", nogil())
+        py::arg("tensor"), py::arg("op") = comm::ReduceOp::Sum, py::arg("algorithm") = "auto",
+        py::arg("blocking") = false, nogil())
       .def(
           "reduce_scatter",
-          [](ProcessGroup& g, Tensor& out, const Tensor& in, comm::ReduceOp op, const std::string& algorithm) {
-            return g.reduce_scatter(out, in, op, collective(algorithm));
-          },
+          [](ProcessGroup& g, Tensor& out, const Tensor& in, comm::ReduceOp op, const std::string& algorithm,
+             bool blocking) { return g.reduce_scatter(out, in, op, collective(algorithm, blocking)); },
           py::arg("output"), py::arg("input"), py::arg("op") = comm::ReduceOp::Sum, py::arg("algorithm") = "auto",
-          nogil())
+          py::arg("blocking") = false, nogil())
       .def(
           "all_gather",
-          [](ProcessGroup& g, Tensor& out, const Tensor& in, const std::string& algorithm) {
-            return g.all_gather(out, in, collective(algorithm));
+          [](ProcessGroup& g, Tensor& out, const Tensor& in, const std::string& algorithm, bool blocking) {
+            return g.all_gather(out, in, collective(algorithm, blocking));
           },
-          py::arg("output"), py::arg("input"), py::arg("algorithm") = "auto", nogil())
+          py::arg("output"), py::arg("input"), py::arg("algorithm") = "auto", py::arg("blocking") = false, nogil())
       .def(
           "broadcast",
-          [](ProcessGroup& g, Tensor& t, int root, const std::string& algorithm) {
-            return g.broadcast(t, root, collective(algorithm));
+          [](ProcessGroup& g, Tensor& t, int root, const std::string& algorithm, bool blocking) {
+            return g.broadcast(t, root, collective(algorithm, blocking));
           },
-          py::arg("tensor"), py::arg("root"), py::arg("algorithm") = "auto", nogil())
+          py::arg("tensor"), py::arg("root"), py::arg("algorithm") = "auto", py::arg("blocking") = false, nogil())
       .def(
           "reduce",
-          [](ProcessGroup& g, Tensor& t, int root, comm::ReduceOp op, const std::string& algorithm) {
-            return g.reduce(t, root, op, collective(algorithm));
+          [](ProcessGroup& g, Tensor& t, int root, comm::ReduceOp op, const std::string& algorithm, bool blocking) {
+            return g.reduce(t, root, op, collective(algorithm, blocking));
           },
           py::arg("tensor"), py::arg("root"), py::arg("op") = comm::ReduceOp::Sum, py::arg("algorithm") = "auto",
-          nogil())
+          py::arg("blocking") = false, nogil())
       .def(
           "all_to_all",
-          [](ProcessGroup& g, Tensor& out, const Tensor& in, const std::string& algorithm) {
-            return g.all_to_all(out, in, collective(algorithm));
+          [](ProcessGroup& g, Tensor& out, const Tensor& in, const std::string& algorithm, bool blocking) {
+            return g.all_to_all(out, in, collective(algorithm, blocking));
           },
-          py::arg("output"), py::arg("input"), py::arg("algorithm") = "auto", nogil())
+          py::arg("output"), py::arg("input"), py::arg("algorithm") = "auto", py::arg("blocking") = false, nogil())
       .def(
           "send", [](ProcessGroup& g, const Tensor& t, int dst, int tag) { return g.send(t, dst, tag); },
           py::arg("tensor"), py::arg("dst"), py::arg("tag") = 0, nogil())

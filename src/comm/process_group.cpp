@@ -319,8 +319,10 @@ bool ProcessGroup::Impl::run_inline(const Work* w) {
   lock.lock();
   running = false;
   npending = pending.size();
+  // Wake the worker only if there is something for it: waking an idle thread per op costs more than the op.
+  const bool wake = !queue.empty() || npending > 0 || stopping;
   lock.unlock();
-  cv.notify_all();
+  if (wake) cv.notify_all();
   return true;
 }
 
