@@ -237,8 +237,22 @@ WorkPtr ProcessGroup::Impl::enqueue(Task t) {
   t.work = std::make_shared<Work>(
       std::function<std::string()>([r = rank, n = name, info = t.info] { return op_text_of(r, n, info); }));
   t.recorder_id = recorder.record(t.info);
-  t.work->set_inline_runner([this, raw = t.work.get()] { return run_inline(raw); });
   WorkPtr w = t.work;
+  if (t.blocking && queue.empty() && !running && npending == 0) {
+    // Note [Running a waited op inline], fast path: the group is idle and the caller waits at once, so the op
+    // runs right here, without a trip through the queue.
+    running = true;
+    lock.unlock();
+    run_task(t);
+    lock.lock();
+    running = false;
+    npending = pending.size();
+    const bool wake = !queue.empty() || npending > 0 || stopping;
+    lock.unlock();
+    if (wake) cv.notify_all();
+    return w;
+  }
+  t.work->set_inline_runner([this, raw = t.work.get()] { return run_inline(raw); });
   // Wake the worker unless the caller is about to run the op itself (and the worker has nothing else to do).
   const bool wake = !t.blocking || !queue.empty() || running || npending > 0;
   queue.push_back(std::move(t));
@@ -329,7 +343,8 @@ bool ProcessGroup::Impl::run_inline(const Work* w) {
 WaitContext ProcessGroup::Impl::wait_context(const Task& t) const {
   WaitContext w;
   w.deadline = std::chrono::steady_clock::now() + opts.timeout;
-  w.describe = [this, info = t.info] { return op_text(info); };
+  // Pointers, not copies: the context lives only while the task runs (and small captures need no allocation).
+  w.describe = [this, info = &t.info] { return op_text(*info); };
   const uint64_t seq = t.seq;
   if (seq) w.missing = [this, seq] { return missing_ranks(seq); };
   w.check_peers = [this, seq] { check_peers(seq ? seq : next_seq); };

@@ -58,6 +58,7 @@ class DirectArena {
   size_t chunk_ = 0;       // bytes per slot
   size_t slot_stride_ = 0;
   std::vector<int> group_ranks_;
+  std::vector<const void*> srcs_;  // scratch for the reductions (no allocation per call)
   uint64_t round_ = 0;
 };
 
