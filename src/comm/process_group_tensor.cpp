@@ -3,6 +3,7 @@
 // CUDA tensors to NCCL.
 #include <mutex>
 
+#include "kernels/cpu/comm_reduce.hpp"
 #include "src/comm/group_impl.hpp"
 #ifdef ICCRT_HAVE_CUDA
 #include "src/comm/backends/nccl/nccl_backend.hpp"
@@ -65,6 +66,8 @@ std::string cuda_what(const char* op, const Tensor& t, const ProcessGroup& pg) {
   ICCRT_CHECK_DEVICE(false, op, ": CUDA tensors need the NCCL backend, but this iccrt was built without CUDA")
 
 WorkPtr ProcessGroup::all_reduce(Tensor& t, ReduceOp op, CollectiveOptions o) {
+  // The same dtype rules on every device (NCCL itself would also take uint8 and integer averages).
+  kernels::cpu::comm_check_reducible(t.dtype(), op);
   if (t.device().is_cuda()) {
 #ifdef ICCRT_HAVE_CUDA
     Tensor c = staged(t);
@@ -81,6 +84,7 @@ WorkPtr ProcessGroup::all_reduce(Tensor& t, ReduceOp op, CollectiveOptions o) {
 }
 
 WorkPtr ProcessGroup::reduce_scatter(Tensor& out, const Tensor& in, ReduceOp op, CollectiveOptions o) {
+  kernels::cpu::comm_check_reducible(in.dtype(), op);
   check_same("reduce_scatter", out, in);
   ICCRT_CHECK_SHAPE(in.numel() == out.numel() * size(), "reduce_scatter: input has ", in.numel(),
                     " elements, expected group size ", size(), " x output's ", out.numel());
@@ -135,6 +139,7 @@ WorkPtr ProcessGroup::broadcast(Tensor& t, int root, CollectiveOptions o) {
 }
 
 WorkPtr ProcessGroup::reduce(Tensor& t, int root, ReduceOp op, CollectiveOptions o) {
+  kernels::cpu::comm_check_reducible(t.dtype(), op);
   Tensor c = staged(t);
   if (t.device().is_cuda()) {
 #ifdef ICCRT_HAVE_CUDA
