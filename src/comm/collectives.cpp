@@ -45,11 +45,20 @@ void run_p2p_all_reduce(Transport& t, Algorithm a, void* buf, size_t count, DTyp
                         const WaitContext& w, uint32_t tag) {
   algo::Context c = make_ctx(t, w, tag);
   switch (a) {
-    case Algorithm::Ring: algo::allreduce_ring(c, buf, count, dtype, op); break;
-    case Algorithm::Tree: algo::allreduce_tree(c, buf, count, dtype, op); break;
-    case Algorithm::Rhd: algo::allreduce_rhd(c, buf, count, dtype, op); break;
-    case Algorithm::Rd: algo::allreduce_rd(c, buf, count, dtype, op); break;
-    default: ICCRT_ASSERT(false, "not a point-to-point all-reduce: ", to_string(a));
+    case Algorithm::Ring:
+      algo::allreduce_ring(c, buf, count, dtype, op);
+      break;
+    case Algorithm::Tree:
+      algo::allreduce_tree(c, buf, count, dtype, op);
+      break;
+    case Algorithm::Rhd:
+      algo::allreduce_rhd(c, buf, count, dtype, op);
+      break;
+    case Algorithm::Rd:
+      algo::allreduce_rd(c, buf, count, dtype, op);
+      break;
+    default:
+      ICCRT_ASSERT(false, "not a point-to-point all-reduce: ", to_string(a));
   }
 }
 
@@ -65,9 +74,8 @@ Algorithm ProcessGroup::Impl::choose_all_reduce(size_t bytes, Algorithm requeste
     return p2p_all_reduce_for(bytes);
   }
   if (size == 1) return a;  // every algorithm is a copy on one rank
-  ICCRT_CHECK_VALUE(a != Algorithm::Direct || direct,
-                    "all_reduce: algorithm 'direct' needs every rank of group '", name,
-                    "' on one machine and one host; this group spans ", num_hosts, " host(s)");
+  ICCRT_CHECK_VALUE(a != Algorithm::Direct || direct, "all_reduce: algorithm 'direct' needs every rank of group '",
+                    name, "' on one machine and one host; this group spans ", num_hosts, " host(s)");
   ICCRT_CHECK_VALUE(a != Algorithm::Hierarchical || hier_ok, "all_reduce: algorithm 'hierarchical' needs the same ",
                     "number of ranks on every host of group '", name, "'");
   return a;
@@ -79,12 +87,21 @@ Algorithm ProcessGroup::Impl::choose_other(OpType op, Algorithm requested) const
   Algorithm p2p = Algorithm::Auto;
   switch (op) {
     case OpType::ReduceScatter:
-    case OpType::AllGather: p2p = Algorithm::Ring; break;
+    case OpType::AllGather:
+      p2p = Algorithm::Ring;
+      break;
     case OpType::Broadcast:
-    case OpType::Reduce: p2p = Algorithm::Tree; break;
-    case OpType::Barrier: p2p = Algorithm::Rd; break;
-    case OpType::AllToAll: p2p = Algorithm::Auto; break;
-    default: ICCRT_ASSERT(false, "choose_other: ", to_string(op));
+    case OpType::Reduce:
+      p2p = Algorithm::Tree;
+      break;
+    case OpType::Barrier:
+      p2p = Algorithm::Rd;
+      break;
+    case OpType::AllToAll:
+      p2p = Algorithm::Auto;
+      break;
+    default:
+      ICCRT_ASSERT(false, "choose_other: ", to_string(op));
   }
   Algorithm a = requested;
   if (a == Algorithm::Auto) {
@@ -234,7 +251,8 @@ void ProcessGroup::Impl::debug_check(const Task& t, const WaitContext& w) {
     uint64_t count;
     int32_t op, dtype, root, algo, reduce_op, pad;
   };
-  Record mine{t.seq, t.info.count, static_cast<int32_t>(t.op), t.info.dtype, t.info.root, t.info.algo, t.info.reduce_op, 0};
+  Record mine{t.seq,       t.info.count, static_cast<int32_t>(t.op), t.info.dtype,
+              t.info.root, t.info.algo,  t.info.reduce_op,           0};
   std::vector<Record> all(static_cast<size_t>(size));
   if (size > 1) {
     algo::Context c = make_ctx(*router, w, collective_tag(t.seq) ^ 0x20000000u);

@@ -10,10 +10,14 @@ namespace {
 
 const char* name(FlightRecorder::State s) {
   switch (s) {
-    case FlightRecorder::State::Queued: return "queued";
-    case FlightRecorder::State::Started: return "started";
-    case FlightRecorder::State::Completed: return "completed";
-    case FlightRecorder::State::Failed: return "FAILED";
+    case FlightRecorder::State::Queued:
+      return "queued";
+    case FlightRecorder::State::Started:
+      return "started";
+    case FlightRecorder::State::Completed:
+      return "completed";
+    case FlightRecorder::State::Failed:
+      return "FAILED";
   }
   return "?";
 }
@@ -97,8 +101,8 @@ std::string FlightRecorder::dump(const std::string& header) const {
     const uint64_t id = next_id_ - n + i;
     const Entry& e = ring_[id % capacity_];
     os << "  " << std::setw(4) << e.info.seq << " " << std::left << std::setw(10) << name(e.state) << " "
-       << std::setw(13) << clock_text(e.queued) << " " << std::setw(13) << clock_text(e.started) << " "
-       << std::setw(13) << clock_text(e.finished) << std::right << " " << describe(e.info);
+       << std::setw(13) << clock_text(e.queued) << " " << std::setw(13) << clock_text(e.started) << " " << std::setw(13)
+       << clock_text(e.finished) << std::right << " " << describe(e.info);
     if (!e.error.empty()) os << "  error: " << e.error.substr(0, 200);
     os << "\n";
   }

@@ -26,15 +26,15 @@ namespace iccrt::comm {
 
 // One queued op, as the worker runs it.
 struct Task {
-  uint64_t seq = 0;        // collective sequence number (0 for point-to-point)
+  uint64_t seq = 0;  // collective sequence number (0 for point-to-point)
   OpType op = OpType::Barrier;
-  OpInfo info;             // what it is (for messages, the flight recorder and ICCRT_DEBUG)
-  bool blocking = false;   // CollectiveOptions::blocking: the caller waits at once; no need to wake the worker
+  OpInfo info;            // what it is (for messages, the flight recorder and ICCRT_DEBUG)
+  bool blocking = false;  // CollectiveOptions::blocking: the caller waits at once; no need to wake the worker
   uint64_t recorder_id = 0;
-  uint32_t tag = 0;        // wire tag of point-to-point ops (collectives derive theirs from seq)
-  std::function<void(const WaitContext&, uint32_t tag)> run;   // collectives: runs to completion
-  std::function<RequestPtr(uint32_t tag)> post;                // send / recv: posts, completes in the background
-  std::function<void()> after;  // tensor copy-back, run only on success
+  uint32_t tag = 0;  // wire tag of point-to-point ops (collectives derive theirs from seq)
+  std::function<void(const WaitContext&, uint32_t tag)> run;  // collectives: runs to completion
+  std::function<RequestPtr(uint32_t tag)> post;               // send / recv: posts, completes in the background
+  std::function<void()> after;                                // tensor copy-back, run only on success
   std::shared_ptr<Work> work;
   std::vector<Tensor> keep_alive;  // tensors whose memory the op uses
 };
@@ -53,11 +53,11 @@ struct ProcessGroup::Impl {
   std::vector<std::string> machine_of;  // real machine identity
   std::vector<std::string> host_of;     // topology host (ProcessGroupOptions::host_id or the machine)
   std::vector<int64_t> pid_of;
-  std::vector<int> local_index;         // index among the ranks of the same machine
-  std::vector<int> machine_ranks;       // group ranks on this machine, ascending
-  std::vector<int> host_ranks;          // group ranks on this topology host, ascending
-  std::vector<int> cross_ranks;         // one rank per host: the ones with our index within their host
-  bool hosts_uniform = false;           // every host has the same number of ranks
+  std::vector<int> local_index;    // index among the ranks of the same machine
+  std::vector<int> machine_ranks;  // group ranks on this machine, ascending
+  std::vector<int> host_ranks;     // group ranks on this topology host, ascending
+  std::vector<int> cross_ranks;    // one rank per host: the ones with our index within their host
+  bool hosts_uniform = false;      // every host has the same number of ranks
   int num_hosts = 1;
 
   // ---- transports ----
@@ -69,7 +69,7 @@ struct ProcessGroup::Impl {
   std::unique_ptr<shm::DirectArena> direct;      // the whole group, when it is on one machine and one host
   std::unique_ptr<shm::DirectArena> host_arena;  // this host's ranks (hierarchical intra-host phases)
   std::unique_ptr<SubTransport> host_p2p, cross_p2p;
-  std::shared_ptr<Store> store;                  // kept alive for groups made from a store
+  std::shared_ptr<Store> store;  // kept alive for groups made from a store
 #ifdef ICCRT_HAVE_CUDA
   std::unique_ptr<NcclBackend> nccl;
 #endif
@@ -110,7 +110,7 @@ struct ProcessGroup::Impl {
   std::string op_text(const OpInfo& info) const;  // "rank 1: all_reduce ... on group 'world' seq 7"
   void worker_loop();
   void run_task(Task& t);
-  bool progress_pending();   // one pass over `pending`; true if any completed
+  bool progress_pending();  // one pass over `pending`; true if any completed
   bool run_inline(const Work* w);
   WaitContext wait_context(const Task& t) const;
   std::string missing_ranks(uint64_t seq) const;

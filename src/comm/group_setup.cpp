@@ -89,7 +89,8 @@ void ProcessGroup::Impl::setup(Bootstrap& bs) {
   num_hosts = static_cast<int>(hosts.size());
   hosts_uniform = true;
   for (const auto& h : hosts) hosts_uniform &= host_members[h].size() == host_ranks.size();
-  const int my_host_index = static_cast<int>(std::find(host_ranks.begin(), host_ranks.end(), rank) - host_ranks.begin());
+  const int my_host_index =
+      static_cast<int>(std::find(host_ranks.begin(), host_ranks.end(), rank) - host_ranks.begin());
   if (hosts_uniform) {
     for (const auto& h : hosts) cross_ranks.push_back(host_members[h][my_host_index]);
   }
@@ -200,8 +201,8 @@ void ProcessGroup::Impl::setup(Bootstrap& bs) {
       if (pos == idx.end()) continue;
       std::vector<int> granks;
       for (int li : idx) granks.push_back(machine_ranks[li]);
-      auto arena = std::make_unique<shm::DirectArena>(segment, static_cast<int>(a), static_cast<int>(pos - idx.begin()),
-                                                      granks);
+      auto arena =
+          std::make_unique<shm::DirectArena>(segment, static_cast<int>(a), static_cast<int>(pos - idx.begin()), granks);
       if (num_hosts == 1 && nlocal == size) {
         direct = std::move(arena);
       } else {
@@ -250,8 +251,9 @@ void ProcessGroup::Impl::check_peers(uint64_t seq) const {
     if (!failed && (left || dead)) {
       throw CommError(dead ? detail::str("rank ", r, " of group '", name, "' (pid ", pid_of[r],
                                          ") died before arriving at seq ", seq)
-                           : detail::str("rank ", r, " of group '", name, "' left the group (shut down or exited) after seq ",
-                                         b->seq_done.load(), ", before arriving at seq ", seq));
+                           : detail::str("rank ", r, " of group '", name,
+                                         "' left the group (shut down or exited) after seq ", b->seq_done.load(),
+                                         ", before arriving at seq ", seq));
     }
     if (failed && echo < 0) {
       echo = r;
@@ -261,8 +263,8 @@ void ProcessGroup::Impl::check_peers(uint64_t seq) const {
   if (echo >= 0) {
     const std::string missing = missing_ranks(seq);
     throw CommError(detail::str("rank ", echo, " of group '", name, "' ", echo_what,
-                                " (see its error) while this rank waited in seq ", seq,
-                                missing.empty() ? "" : "; ", missing));
+                                " (see its error) while this rank waited in seq ", seq, missing.empty() ? "" : "; ",
+                                missing));
   }
 }
 
@@ -282,7 +284,8 @@ std::string ProcessGroup::Impl::missing_ranks(uint64_t seq) const {
   }
   std::string s;
   if (!late.empty()) s += "ranks that did not arrive: " + late;
-  if (!elsewhere.empty()) s += std::string(s.empty() ? "" : "; ") + "ranks on other machines (state unknown): " + elsewhere;
+  if (!elsewhere.empty())
+    s += std::string(s.empty() ? "" : "; ") + "ranks on other machines (state unknown): " + elsewhere;
   if (s.empty() && seq > 0) s = "every co-located rank arrived; a transfer stalled";
   return s;
 }

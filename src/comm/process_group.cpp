@@ -6,12 +6,12 @@
 // peer its channels may hold half a message, so later ops fail at once with the first error.
 #include "iccrt/comm/process_group.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <iostream>
 #include <optional>
-#include <sched.h>
 
 #include "kernels/cpu/comm_reduce.hpp"
 #include "src/comm/bootstrap/env.hpp"
@@ -146,7 +146,8 @@ std::shared_ptr<ProcessGroup> ProcessGroup::split(int color, int key, ProcessGro
   // MPI communicators split collectively over the parent, members and non-members alike.
   std::unique_ptr<mpi::Comm> child_mpi;
   if (p.mpi_comm) {
-    const int pos = color < 0 ? 0 : static_cast<int>(std::find(members.begin(), members.end(), p.rank) - members.begin());
+    const int pos =
+        color < 0 ? 0 : static_cast<int>(std::find(members.begin(), members.end(), p.rank) - members.begin());
     child_mpi = p.mpi_comm->split(color, pos, WaitContext::with_timeout(p.opts.timeout, "MPI_Comm_split"));
   }
   if (color < 0) {
@@ -354,8 +355,8 @@ WaitContext ProcessGroup::Impl::wait_context(const Task& t) const {
 void ProcessGroup::Impl::run_task(Task& t) {
   shm::BoardEntry* me = segment.valid() ? &segment.board(local_index[rank]) : nullptr;
   if (fatal) {
-    const std::string msg = detail::str("group '", name, "' is unusable after an earlier failure (", fatal_text,
-                                        "); ", describe(t.info), " was not run");
+    const std::string msg = detail::str("group '", name, "' is unusable after an earlier failure (", fatal_text, "); ",
+                                        describe(t.info), " was not run");
     recorder.finished(t.recorder_id, "not run: group failed earlier");
     t.work->mark_done(std::make_exception_ptr(CommError(msg)));
     return;
@@ -402,7 +403,7 @@ void check_buffers(const char* op, const void* in, const void* out, size_t count
 }  // namespace
 
 Task ProcessGroup::Impl::task_all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op,
-                                 CollectiveOptions o) {
+                                         CollectiveOptions o) {
   check_buffers("all_reduce", in, out, count);
   kernels::cpu::comm_check_reducible(dtype, op);
   Impl* p = this;
@@ -421,7 +422,7 @@ Task ProcessGroup::Impl::task_all_reduce(const void* in, void* out, size_t count
 }
 
 Task ProcessGroup::Impl::task_reduce_scatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op,
-                                     CollectiveOptions o) {
+                                             CollectiveOptions o) {
   check_buffers("reduce_scatter", in, out, count);
   kernels::cpu::comm_check_reducible(dtype, op);
   Impl* p = this;
@@ -476,7 +477,7 @@ Task ProcessGroup::Impl::task_broadcast(void* buf, size_t count, DType dtype, in
 }
 
 Task ProcessGroup::Impl::task_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root,
-                             CollectiveOptions o) {
+                                     CollectiveOptions o) {
   Impl* p = this;
   ICCRT_CHECK_VALUE(root >= 0 && root < p->size, "reduce: root ", root, " out of range for group '", p->name,
                     "' of size ", p->size);
@@ -524,8 +525,8 @@ Task ProcessGroup::Impl::task_barrier() {
 
 namespace {
 void check_peer(const ProcessGroup::Impl& p, const char* op, int peer, int tag) {
-  ICCRT_CHECK_VALUE(peer >= 0 && peer < p.size, op, ": peer ", peer, " out of range for group '", p.name,
-                    "' of size ", p.size);
+  ICCRT_CHECK_VALUE(peer >= 0 && peer < p.size, op, ": peer ", peer, " out of range for group '", p.name, "' of size ",
+                    p.size);
   ICCRT_CHECK_VALUE(peer != p.rank, op, ": rank ", p.rank, " cannot ", op, " to itself");
   ICCRT_CHECK_VALUE(tag >= 0 && tag < (1 << 30), op, ": tag must be in [0, 2^30), got ", tag);
 }
@@ -590,9 +591,7 @@ WorkPtr ProcessGroup::all_to_all(const void* in, void* out, size_t count, DType 
   return impl_->enqueue(impl_->task_all_to_all(in, out, count, dtype, o));
 }
 
-WorkPtr ProcessGroup::barrier() {
-  return impl_->enqueue(impl_->task_barrier());
-}
+WorkPtr ProcessGroup::barrier() { return impl_->enqueue(impl_->task_barrier()); }
 
 WorkPtr ProcessGroup::send(const void* buf, size_t count, DType dtype, int dst, int tag) {
   return impl_->enqueue(impl_->task_send(buf, count, dtype, dst, tag));

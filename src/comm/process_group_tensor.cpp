@@ -24,7 +24,8 @@ void check_same(const char* op, const Tensor& a, const Tensor& b) {
 Tensor staged(const Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
 
 // Queue `task`, keeping `keep` alive until it ran, and copying `tmp` back into `dst` after it when they differ.
-WorkPtr submit(ProcessGroup::Impl& p, Task task, std::vector<Tensor> keep, Tensor dst = Tensor(), Tensor tmp = Tensor()) {
+WorkPtr submit(ProcessGroup::Impl& p, Task task, std::vector<Tensor> keep, Tensor dst = Tensor(),
+               Tensor tmp = Tensor()) {
   task.keep_alive = std::move(keep);
   if (dst.defined() && tmp.defined() && dst.data_ptr() != tmp.data_ptr()) {
     task.keep_alive.push_back(dst);
@@ -62,7 +63,7 @@ std::string cuda_what(const char* op, const Tensor& t, const ProcessGroup& pg) {
 }  // namespace
 #endif
 
-#define ICCRT_CUDA_ONLY_IN_CUDA_BUILD(op)                                                                   \
+#define ICCRT_CUDA_ONLY_IN_CUDA_BUILD(op) \
   ICCRT_CHECK_DEVICE(false, op, ": CUDA tensors need the NCCL backend, but this iccrt was built without CUDA")
 
 WorkPtr ProcessGroup::all_reduce(Tensor& t, ReduceOp op, CollectiveOptions o) {
@@ -93,14 +94,14 @@ WorkPtr ProcessGroup::reduce_scatter(Tensor& out, const Tensor& in, ReduceOp op,
 #ifdef ICCRT_HAVE_CUDA
     ICCRT_CHECK_VALUE(ci.data_ptr() == in.data_ptr() && co.data_ptr() == out.data_ptr(),
                       "reduce_scatter: CUDA tensors must be contiguous");
-    return nccl_of(*this).reduce_scatter(ci.data_ptr(), co.data_ptr(), static_cast<size_t>(co.numel()), co.dtype(),
-                                         op, co.device().index, cuda_what("reduce_scatter", co, *this));
+    return nccl_of(*this).reduce_scatter(ci.data_ptr(), co.data_ptr(), static_cast<size_t>(co.numel()), co.dtype(), op,
+                                         co.device().index, cuda_what("reduce_scatter", co, *this));
 #else
     ICCRT_CUDA_ONLY_IN_CUDA_BUILD("reduce_scatter");
 #endif
   }
-  Task task = impl_->task_reduce_scatter(ci.data_ptr(), co.data_ptr(), static_cast<size_t>(co.numel()), co.dtype(),
-                                         op, o);
+  Task task =
+      impl_->task_reduce_scatter(ci.data_ptr(), co.data_ptr(), static_cast<size_t>(co.numel()), co.dtype(), op, o);
   return submit(*impl_, std::move(task), {ci, co}, out, co);
 }
 
@@ -157,8 +158,8 @@ WorkPtr ProcessGroup::reduce(Tensor& t, int root, ReduceOp op, CollectiveOptions
 WorkPtr ProcessGroup::all_to_all(Tensor& out, const Tensor& in, CollectiveOptions o) {
   check_same("all_to_all", out, in);
   ICCRT_CHECK_SHAPE(out.numel() == in.numel(), "all_to_all: output has ", out.numel(), " elements, input ", in.numel());
-  ICCRT_CHECK_SHAPE(in.numel() % size() == 0, "all_to_all: ", in.numel(), " elements do not split evenly over ",
-                    size(), " ranks");
+  ICCRT_CHECK_SHAPE(in.numel() % size() == 0, "all_to_all: ", in.numel(), " elements do not split evenly over ", size(),
+                    " ranks");
   Tensor ci = staged(in), co = staged(out);
   const size_t per_rank = static_cast<size_t>(in.numel() / size());
   if (in.device().is_cuda()) {

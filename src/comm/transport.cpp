@@ -72,8 +72,8 @@ void wait_one(RequestPtr& req, const WaitContext& ctx) {
   wait_all(v, ctx);
 }
 
-void send_recv(Transport& t, int send_peer, const void* sbuf, size_t sbytes, int recv_peer, void* rbuf,
-               size_t rbytes, uint32_t tag, const WaitContext& ctx) {
+void send_recv(Transport& t, int send_peer, const void* sbuf, size_t sbytes, int recv_peer, void* rbuf, size_t rbytes,
+               uint32_t tag, const WaitContext& ctx) {
   std::vector<RequestPtr> reqs;
   reqs.push_back(t.irecv(recv_peer, rbuf, rbytes, tag));
   reqs.push_back(t.isend(send_peer, sbuf, sbytes, tag));

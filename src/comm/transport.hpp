@@ -52,7 +52,7 @@ void wait_all(std::vector<RequestPtr>& reqs, const WaitContext& ctx);
 void wait_one(RequestPtr& req, const WaitContext& ctx);
 
 // Blocking helpers for algorithms.
-void send_recv(Transport& t, int send_peer, const void* sbuf, size_t sbytes, int recv_peer, void* rbuf,
-               size_t rbytes, uint32_t tag, const WaitContext& ctx);
+void send_recv(Transport& t, int send_peer, const void* sbuf, size_t sbytes, int recv_peer, void* rbuf, size_t rbytes,
+               uint32_t tag, const WaitContext& ctx);
 
 }  // namespace iccrt::comm

@@ -12,39 +12,60 @@ namespace iccrt::comm {
 
 const char* to_string(ReduceOp op) {
   switch (op) {
-    case ReduceOp::Sum: return "sum";
-    case ReduceOp::Prod: return "prod";
-    case ReduceOp::Min: return "min";
-    case ReduceOp::Max: return "max";
-    case ReduceOp::Avg: return "avg";
+    case ReduceOp::Sum:
+      return "sum";
+    case ReduceOp::Prod:
+      return "prod";
+    case ReduceOp::Min:
+      return "min";
+    case ReduceOp::Max:
+      return "max";
+    case ReduceOp::Avg:
+      return "avg";
   }
   return "?";
 }
 
 const char* to_string(Algorithm a) {
   switch (a) {
-    case Algorithm::Auto: return "auto";
-    case Algorithm::Ring: return "ring";
-    case Algorithm::Tree: return "tree";
-    case Algorithm::Rhd: return "rhd";
-    case Algorithm::Rd: return "rd";
-    case Algorithm::Direct: return "direct";
-    case Algorithm::Hierarchical: return "hierarchical";
+    case Algorithm::Auto:
+      return "auto";
+    case Algorithm::Ring:
+      return "ring";
+    case Algorithm::Tree:
+      return "tree";
+    case Algorithm::Rhd:
+      return "rhd";
+    case Algorithm::Rd:
+      return "rd";
+    case Algorithm::Direct:
+      return "direct";
+    case Algorithm::Hierarchical:
+      return "hierarchical";
   }
   return "?";
 }
 
 const char* to_string(OpType op) {
   switch (op) {
-    case OpType::AllReduce: return "all_reduce";
-    case OpType::ReduceScatter: return "reduce_scatter";
-    case OpType::AllGather: return "all_gather";
-    case OpType::Broadcast: return "broadcast";
-    case OpType::Reduce: return "reduce";
-    case OpType::AllToAll: return "all_to_all";
-    case OpType::Send: return "send";
-    case OpType::Recv: return "recv";
-    case OpType::Barrier: return "barrier";
+    case OpType::AllReduce:
+      return "all_reduce";
+    case OpType::ReduceScatter:
+      return "reduce_scatter";
+    case OpType::AllGather:
+      return "all_gather";
+    case OpType::Broadcast:
+      return "broadcast";
+    case OpType::Reduce:
+      return "reduce";
+    case OpType::AllToAll:
+      return "all_to_all";
+    case OpType::Send:
+      return "send";
+    case OpType::Recv:
+      return "recv";
+    case OpType::Barrier:
+      return "barrier";
   }
   return "?";
 }

@@ -98,7 +98,8 @@ void Backoff::pause(const std::function<std::string()>& waiting_for) {
     sched_yield();
   } else {
     // Grow the sleep with the time already waited: 20 us .. 1 ms.
-    const auto us = std::min<int64_t>(1000, 20 + std::chrono::duration_cast<std::chrono::microseconds>(waited).count() / 100);
+    const auto us =
+        std::min<int64_t>(1000, 20 + std::chrono::duration_cast<std::chrono::microseconds>(waited).count() / 100);
     timespec ts{0, static_cast<long>(us * 1000)};
     nanosleep(&ts, nullptr);
   }

@@ -65,27 +65,50 @@ inline void run_group(int n, const std::function<void(ProcessGroup&)>& fn, Proce
 // Values stored in a buffer of any reducible dtype.
 inline void store_value(DType dt, void* buf, size_t i, double v) {
   switch (dt) {
-    case DType::Float32: static_cast<float*>(buf)[i] = static_cast<float>(v); break;
-    case DType::Float64: static_cast<double*>(buf)[i] = v; break;
-    case DType::Float16: static_cast<uint16_t*>(buf)[i] = detail::float_to_half_bits(static_cast<float>(v)); break;
-    case DType::BFloat16: static_cast<uint16_t*>(buf)[i] = detail::float_to_bf16_bits(static_cast<float>(v)); break;
-    case DType::Int32: static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v); break;
-    case DType::Int64: static_cast<int64_t*>(buf)[i] = static_cast<int64_t>(v); break;
-    case DType::UInt8: static_cast<uint8_t*>(buf)[i] = static_cast<uint8_t>(v); break;
-    default: FAIL() << "unsupported dtype";
+    case DType::Float32:
+      static_cast<float*>(buf)[i] = static_cast<float>(v);
+      break;
+    case DType::Float64:
+      static_cast<double*>(buf)[i] = v;
+      break;
+    case DType::Float16:
+      static_cast<uint16_t*>(buf)[i] = detail::float_to_half_bits(static_cast<float>(v));
+      break;
+    case DType::BFloat16:
+      static_cast<uint16_t*>(buf)[i] = detail::float_to_bf16_bits(static_cast<float>(v));
+      break;
+    case DType::Int32:
+      static_cast<int32_t*>(buf)[i] = static_cast<int32_t>(v);
+      break;
+    case DType::Int64:
+      static_cast<int64_t*>(buf)[i] = static_cast<int64_t>(v);
+      break;
+    case DType::UInt8:
+      static_cast<uint8_t*>(buf)[i] = static_cast<uint8_t>(v);
+      break;
+    default:
+      FAIL() << "unsupported dtype";
   }
 }
 
 inline double load_value(DType dt, const void* buf, size_t i) {
   switch (dt) {
-    case DType::Float32: return static_cast<const float*>(buf)[i];
-    case DType::Float64: return static_cast<const double*>(buf)[i];
-    case DType::Float16: return detail::half_bits_to_float(static_cast<const uint16_t*>(buf)[i]);
-    case DType::BFloat16: return detail::bf16_bits_to_float(static_cast<const uint16_t*>(buf)[i]);
-    case DType::Int32: return static_cast<const int32_t*>(buf)[i];
-    case DType::Int64: return static_cast<double>(static_cast<const int64_t*>(buf)[i]);
-    case DType::UInt8: return static_cast<const uint8_t*>(buf)[i];
-    default: return 0;
+    case DType::Float32:
+      return static_cast<const float*>(buf)[i];
+    case DType::Float64:
+      return static_cast<const double*>(buf)[i];
+    case DType::Float16:
+      return detail::half_bits_to_float(static_cast<const uint16_t*>(buf)[i]);
+    case DType::BFloat16:
+      return detail::bf16_bits_to_float(static_cast<const uint16_t*>(buf)[i]);
+    case DType::Int32:
+      return static_cast<const int32_t*>(buf)[i];
+    case DType::Int64:
+      return static_cast<double>(static_cast<const int64_t*>(buf)[i]);
+    case DType::UInt8:
+      return static_cast<const uint8_t*>(buf)[i];
+    default:
+      return 0;
   }
 }
 
@@ -99,10 +122,14 @@ inline double input_value(DType dt, int r, size_t i) {
 
 inline double tolerance(DType dt, int n) {
   switch (dt) {
-    case DType::Float16: return 2e-3 * n;
-    case DType::BFloat16: return 1.6e-2 * n;
-    case DType::Float32: return 2e-6 * n;
-    default: return 1e-12;
+    case DType::Float16:
+      return 2e-3 * n;
+    case DType::BFloat16:
+      return 1.6e-2 * n;
+    case DType::Float32:
+      return 2e-6 * n;
+    default:
+      return 1e-12;
   }
 }
 

@@ -23,34 +23,37 @@ TEST(CommFailure, SkippedCollectiveTimesOutNamingTheRank) {
     ProcessGroupOptions o;
     o.timeout = std::chrono::milliseconds(800);
     o.name = unique_group_name("skip");
-    run_group(3, [&](ProcessGroup& pg) {
-      std::vector<float> x(1000, 1.f);
-      pg.all_reduce(x.data(), x.data(), x.size(), DType::Float32, ReduceOp::Sum, {a})->wait();
-      if (pg.rank() == 2) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // alive, but never calls
-        return;
-      }
-      const auto t0 = Clock::now();
-      try {
-        pg.all_reduce(x.data(), x.data(), x.size(), DType::Float32, ReduceOp::Sum, {a})->wait();
-        ADD_FAILURE() << "expected a timeout";
-      } catch (const CommTimeout& e) {
-        const std::string m = e.what();
-        EXPECT_NE(m.find("all_reduce"), std::string::npos) << m;
-        EXPECT_NE(m.find(o.name), std::string::npos) << m;
-        EXPECT_NE(m.find("seq 2"), std::string::npos) << m;
-        EXPECT_NE(m.find("did not arrive: 2"), std::string::npos) << m;
-        EXPECT_LT(seconds_since(t0), 2.0);
-      }
-      // The group is unusable now, and says why.
-      try {
-        pg.barrier()->wait();
-        ADD_FAILURE() << "expected the group to be poisoned";
-      } catch (const CommError& e) {
-        EXPECT_NE(std::string(e.what()).find("earlier failure"), std::string::npos) << e.what();
-      }
-      EXPECT_NE(pg.flight_record().find("FAILED"), std::string::npos) << pg.flight_record();
-    }, o);
+    run_group(
+        3,
+        [&](ProcessGroup& pg) {
+          std::vector<float> x(1000, 1.f);
+          pg.all_reduce(x.data(), x.data(), x.size(), DType::Float32, ReduceOp::Sum, {a})->wait();
+          if (pg.rank() == 2) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // alive, but never calls
+            return;
+          }
+          const auto t0 = Clock::now();
+          try {
+            pg.all_reduce(x.data(), x.data(), x.size(), DType::Float32, ReduceOp::Sum, {a})->wait();
+            ADD_FAILURE() << "expected a timeout";
+          } catch (const CommTimeout& e) {
+            const std::string m = e.what();
+            EXPECT_NE(m.find("all_reduce"), std::string::npos) << m;
+            EXPECT_NE(m.find(o.name), std::string::npos) << m;
+            EXPECT_NE(m.find("seq 2"), std::string::npos) << m;
+            EXPECT_NE(m.find("did not arrive: 2"), std::string::npos) << m;
+            EXPECT_LT(seconds_since(t0), 2.0);
+          }
+          // The group is unusable now, and says why.
+          try {
+            pg.barrier()->wait();
+            ADD_FAILURE() << "expected the group to be poisoned";
+          } catch (const CommError& e) {
+            EXPECT_NE(std::string(e.what()).find("earlier failure"), std::string::npos) << e.what();
+          }
+          EXPECT_NE(pg.flight_record().find("FAILED"), std::string::npos) << pg.flight_record();
+        },
+        o);
   }
 }
 
@@ -58,23 +61,26 @@ TEST(CommFailure, SkippedCollectiveTimesOutNamingTheRank) {
 TEST(CommFailure, RankThatLeavesFailsPeersFast) {
   ProcessGroupOptions o;
   o.timeout = std::chrono::seconds(30);
-  run_group(3, [&](ProcessGroup& pg) {
-    std::vector<double> x(64, 1.0);
-    pg.all_reduce(x.data(), x.data(), x.size(), DType::Float64, ReduceOp::Sum)->wait();
-    if (pg.rank() == 1) {
-      pg.shutdown();
-      return;
-    }
-    const auto t0 = Clock::now();
-    try {
-      pg.all_reduce(x.data(), x.data(), x.size(), DType::Float64, ReduceOp::Sum)->wait();
-      ADD_FAILURE() << "expected an error";
-    } catch (const CommError& e) {
-      EXPECT_NE(std::string(e.what()).find("rank 1"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("left"), std::string::npos) << e.what();
-    }
-    EXPECT_LT(seconds_since(t0), 5.0);
-  }, o);
+  run_group(
+      3,
+      [&](ProcessGroup& pg) {
+        std::vector<double> x(64, 1.0);
+        pg.all_reduce(x.data(), x.data(), x.size(), DType::Float64, ReduceOp::Sum)->wait();
+        if (pg.rank() == 1) {
+          pg.shutdown();
+          return;
+        }
+        const auto t0 = Clock::now();
+        try {
+          pg.all_reduce(x.data(), x.data(), x.size(), DType::Float64, ReduceOp::Sum)->wait();
+          ADD_FAILURE() << "expected an error";
+        } catch (const CommError& e) {
+          EXPECT_NE(std::string(e.what()).find("rank 1"), std::string::npos) << e.what();
+          EXPECT_NE(std::string(e.what()).find("left"), std::string::npos) << e.what();
+        }
+        EXPECT_LT(seconds_since(t0), 5.0);
+      },
+      o);
 }
 
 // Ranks that disagree on the count: an error on every rank, with or without ICCRT_DEBUG, never a wrong answer.
@@ -84,21 +90,24 @@ TEST(CommFailure, DisagreeingCountsAreCaught) {
       ProcessGroupOptions o;
       o.timeout = std::chrono::seconds(3);
       o.debug = debug;
-      run_group(3, [&](ProcessGroup& pg) {
-        std::vector<float> x(100, 1.f);
-        const size_t count = pg.rank() == 1 ? 90 : 100;
-        try {
-          pg.all_reduce(x.data(), x.data(), count, DType::Float32, ReduceOp::Sum, {a})->wait();
-          ADD_FAILURE() << "rank " << pg.rank() << ": mismatch not caught (debug " << debug << ", "
-                        << comm::to_string(a) << ")";
-        } catch (const CommError& e) {
-          const std::string m = e.what();
-          if (debug) {
-            EXPECT_NE(m.find("disagree"), std::string::npos) << m;
-            EXPECT_NE(m.find("rank 1: seq 1 all_reduce float32 x 90"), std::string::npos) << m;
-          }
-        }
-      }, o);
+      run_group(
+          3,
+          [&](ProcessGroup& pg) {
+            std::vector<float> x(100, 1.f);
+            const size_t count = pg.rank() == 1 ? 90 : 100;
+            try {
+              pg.all_reduce(x.data(), x.data(), count, DType::Float32, ReduceOp::Sum, {a})->wait();
+              ADD_FAILURE() << "rank " << pg.rank() << ": mismatch not caught (debug " << debug << ", "
+                            << comm::to_string(a) << ")";
+            } catch (const CommError& e) {
+              const std::string m = e.what();
+              if (debug) {
+                EXPECT_NE(m.find("disagree"), std::string::npos) << m;
+                EXPECT_NE(m.find("rank 1: seq 1 all_reduce float32 x 90"), std::string::npos) << m;
+              }
+            }
+          },
+          o);
     }
   }
 }
@@ -107,21 +116,24 @@ TEST(CommFailure, DebugNamesDifferentOps) {
   ProcessGroupOptions o;
   o.timeout = std::chrono::seconds(3);
   o.debug = true;
-  run_group(2, [&](ProcessGroup& pg) {
-    std::vector<float> x(16, 1.f);
-    try {
-      if (pg.rank() == 0) {
-        pg.all_reduce(x.data(), x.data(), 16, DType::Float32, ReduceOp::Sum)->wait();
-      } else {
-        pg.broadcast(x.data(), 16, DType::Float32, 0)->wait();
-      }
-      ADD_FAILURE() << "expected a disagreement error";
-    } catch (const CommError& e) {
-      const std::string m = e.what();
-      EXPECT_NE(m.find("rank 0: seq 1 all_reduce"), std::string::npos) << m;
-      EXPECT_NE(m.find("rank 1: seq 1 broadcast"), std::string::npos) << m;
-    }
-  }, o);
+  run_group(
+      2,
+      [&](ProcessGroup& pg) {
+        std::vector<float> x(16, 1.f);
+        try {
+          if (pg.rank() == 0) {
+            pg.all_reduce(x.data(), x.data(), 16, DType::Float32, ReduceOp::Sum)->wait();
+          } else {
+            pg.broadcast(x.data(), 16, DType::Float32, 0)->wait();
+          }
+          ADD_FAILURE() << "expected a disagreement error";
+        } catch (const CommError& e) {
+          const std::string m = e.what();
+          EXPECT_NE(m.find("rank 0: seq 1 all_reduce"), std::string::npos) << m;
+          EXPECT_NE(m.find("rank 1: seq 1 broadcast"), std::string::npos) << m;
+        }
+      },
+      o);
 }
 
 TEST(CommFailure, BadArgumentsRaiseAtTheCall) {

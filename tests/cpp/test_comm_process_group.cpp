@@ -27,10 +27,18 @@ double reduce_ref(DType dt, ReduceOp op, int n, size_t i) {
     }
     switch (op) {
       case ReduceOp::Sum:
-      case ReduceOp::Avg: acc += v; break;
-      case ReduceOp::Prod: acc *= v; break;
-      case ReduceOp::Min: acc = std::min(acc, v); break;
-      case ReduceOp::Max: acc = std::max(acc, v); break;
+      case ReduceOp::Avg:
+        acc += v;
+        break;
+      case ReduceOp::Prod:
+        acc *= v;
+        break;
+      case ReduceOp::Min:
+        acc = std::min(acc, v);
+        break;
+      case ReduceOp::Max:
+        acc = std::max(acc, v);
+        break;
     }
   }
   return op == ReduceOp::Avg ? acc / n : acc;
@@ -63,7 +71,8 @@ void check_all_reduce(ProcessGroup& pg, Algorithm algo, DType dt, ReduceOp op, s
       ASSERT_EQ(load_value(dt, in.data(), i), load_value(dt, in.data(), i)) << "input changed";
     }
   }
-  ASSERT_EQ(static_cast<uint8_t*>(dst)[count * isz], in_place ? in[count * isz] : 0xAB) << what << ": wrote past the end";
+  ASSERT_EQ(static_cast<uint8_t*>(dst)[count * isz], in_place ? in[count * isz] : 0xAB)
+      << what << ": wrote past the end";
 }
 
 class AllReduce : public ::testing::TestWithParam<std::tuple<int, Algorithm>> {};
@@ -95,24 +104,28 @@ INSTANTIATE_TEST_SUITE_P(CommGroup, AllReduce,
 
 // Hierarchical: ranks of one machine pretend to sit on several hosts.
 TEST(CommGroup, HierarchicalOnFakeHosts) {
-  for (auto hosts : std::vector<std::vector<std::string>>{{"a", "a", "b", "b"}, {"a", "b", "a", "b", "c", "c"},
-                                                          {"a", "b", "c"}}) {
+  for (auto hosts :
+       std::vector<std::vector<std::string>>{{"a", "a", "b", "b"}, {"a", "b", "a", "b", "c", "c"}, {"a", "b", "c"}}) {
     const int n = static_cast<int>(hosts.size());
-    run_group(n, [&](ProcessGroup& pg) {
-      if (hosts.size() == 3) {
-        // One rank per host: auto takes a point-to-point algorithm, hierarchical still works.
-        EXPECT_NE(pg.tuned_all_reduce_algorithm(1 << 20), Algorithm::Direct);
-      } else {
-        EXPECT_EQ(pg.tuned_all_reduce_algorithm(1 << 20), Algorithm::Hierarchical);
-      }
-      for (size_t c : {size_t(0), size_t(1), size_t(7), size_t(1009), size_t(300001)}) {
-        check_all_reduce(pg, Algorithm::Hierarchical, DType::Float32, ReduceOp::Sum, c, false);
-        check_all_reduce(pg, Algorithm::Hierarchical, DType::Int64, ReduceOp::Max, c, true);
-      }
-      check_all_reduce(pg, Algorithm::Auto, DType::BFloat16, ReduceOp::Avg, 4097, false);
-      // Direct needs one host.
-      EXPECT_THROW(pg.all_reduce(nullptr, nullptr, 0, DType::Float32, ReduceOp::Sum, {Algorithm::Direct}), ValueError);
-    }, {}, hosts);
+    run_group(
+        n,
+        [&](ProcessGroup& pg) {
+          if (hosts.size() == 3) {
+            // One rank per host: auto takes a point-to-point algorithm, hierarchical still works.
+            EXPECT_NE(pg.tuned_all_reduce_algorithm(1 << 20), Algorithm::Direct);
+          } else {
+            EXPECT_EQ(pg.tuned_all_reduce_algorithm(1 << 20), Algorithm::Hierarchical);
+          }
+          for (size_t c : {size_t(0), size_t(1), size_t(7), size_t(1009), size_t(300001)}) {
+            check_all_reduce(pg, Algorithm::Hierarchical, DType::Float32, ReduceOp::Sum, c, false);
+            check_all_reduce(pg, Algorithm::Hierarchical, DType::Int64, ReduceOp::Max, c, true);
+          }
+          check_all_reduce(pg, Algorithm::Auto, DType::BFloat16, ReduceOp::Avg, 4097, false);
+          // Direct needs one host.
+          EXPECT_THROW(pg.all_reduce(nullptr, nullptr, 0, DType::Float32, ReduceOp::Sum, {Algorithm::Direct}),
+                       ValueError);
+        },
+        {}, hosts);
   }
 }
 
@@ -136,7 +149,9 @@ TEST_P(OtherOps, ScatterGatherBroadcastReduceAllToAll) {
         std::vector<uint8_t> in(n * c * isz), out(c * isz);
         fill(dt, in, r, 0);
         pg.reduce_scatter(in.data(), out.data(), c, dt, ReduceOp::Sum, {algo})->wait();
-        for (size_t i = 0; i < c; ++i) expect_close(dt, load_value(dt, out.data(), i), reduce_ref(dt, ReduceOp::Sum, n, r * c + i) , n, "reduce_scatter " + what);
+        for (size_t i = 0; i < c; ++i)
+          expect_close(dt, load_value(dt, out.data(), i), reduce_ref(dt, ReduceOp::Sum, n, r * c + i), n,
+                       "reduce_scatter " + what);
         // all_gather: block j is rank j's input.
         std::vector<uint8_t> mine(c * isz), all(n * c * isz);
         fill(dt, mine, r, 0);
@@ -164,7 +179,9 @@ TEST_P(OtherOps, ScatterGatherBroadcastReduceAllToAll) {
           pg.reduce(rin.data(), r == root ? rout.data() : nullptr, c, dt, ReduceOp::Max, root, {bcast_algo})->wait();
           ASSERT_EQ(rin, before) << "reduce changed its input";
           if (r == root) {
-            for (size_t i = 0; i < c; ++i) expect_close(dt, load_value(dt, rout.data(), i), reduce_ref(dt, ReduceOp::Max, n, i), n, "reduce " + what);
+            for (size_t i = 0; i < c; ++i)
+              expect_close(dt, load_value(dt, rout.data(), i), reduce_ref(dt, ReduceOp::Max, n, i), n,
+                           "reduce " + what);
           }
         }
         // all_to_all: block j of rank r's input lands in block r of rank j's output.

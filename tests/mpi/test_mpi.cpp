@@ -30,11 +30,16 @@ double ref(DType dt, ReduceOp op, int n, size_t i) {
     uint8_t tmp[8];
     store_value(dt, tmp, 0, input_value(dt, r, i));
     const double v = load_value(dt, tmp, 0);
-    if (r == 0) acc = v;
-    else if (op == ReduceOp::Sum || op == ReduceOp::Avg) acc += v;
-    else if (op == ReduceOp::Prod) acc *= v;
-    else if (op == ReduceOp::Max) acc = std::max(acc, v);
-    else acc = std::min(acc, v);
+    if (r == 0)
+      acc = v;
+    else if (op == ReduceOp::Sum || op == ReduceOp::Avg)
+      acc += v;
+    else if (op == ReduceOp::Prod)
+      acc *= v;
+    else if (op == ReduceOp::Max)
+      acc = std::max(acc, v);
+    else
+      acc = std::min(acc, v);
   }
   return op == ReduceOp::Avg ? acc / n : acc;
 }
@@ -47,7 +52,8 @@ void check(ProcessGroup& pg, Algorithm a, DType dt, ReduceOp op, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     const double got = load_value(dt, out.data(), i), want = ref(dt, op, pg.size(), i);
     ASSERT_LE(std::abs(got - want), tolerance(dt, pg.size()) * std::max(1.0, std::abs(want)))
-        << comm::to_string(a) << " " << dtype_name(dt) << " " << comm::to_string(op) << " count " << count << " at " << i;
+        << comm::to_string(a) << " " << dtype_name(dt) << " " << comm::to_string(op) << " count " << count << " at "
+        << i;
   }
 }
 

@@ -61,15 +61,12 @@ class ICCRT_API ProcessGroup : public std::enable_shared_from_this<ProcessGroup>
   std::shared_ptr<ProcessGroup> new_group(const std::vector<int>& ranks, ProcessGroupOptions opts = {});
 
   // ---- raw CPU buffers ----
-  WorkPtr all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op,
-                     CollectiveOptions o = {});
-  WorkPtr reduce_scatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op,
-                         CollectiveOptions o = {});
+  WorkPtr all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, CollectiveOptions o = {});
+  WorkPtr reduce_scatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op, CollectiveOptions o = {});
   WorkPtr all_gather(const void* in, void* out, size_t count, DType dtype, CollectiveOptions o = {});
   WorkPtr broadcast(void* buf, size_t count, DType dtype, int root, CollectiveOptions o = {});
   // Only `root`'s out is written (others may pass nullptr).
-  WorkPtr reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root,
-                 CollectiveOptions o = {});
+  WorkPtr reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root, CollectiveOptions o = {});
   WorkPtr all_to_all(const void* in, void* out, size_t count, DType dtype, CollectiveOptions o = {});
   WorkPtr send(const void* buf, size_t count, DType dtype, int dst, int tag = 0);
   WorkPtr recv(void* buf, size_t count, DType dtype, int src, int tag = 0);

@@ -61,9 +61,9 @@ class ICCRT_API TcpStore : public Store {
 
   struct Options {
     std::string host = "127.0.0.1";
-    int port = 29500;         // 0 with is_server: pick a free port (see port())
-    bool is_server = false;   // this process also runs the server
-    std::string token;        // shared secret; connections that do not present it are refused
+    int port = 29500;        // 0 with is_server: pick a free port (see port())
+    bool is_server = false;  // this process also runs the server
+    std::string token;       // shared secret; connections that do not present it are refused
     std::chrono::milliseconds timeout{std::chrono::seconds(300)};
   };
   explicit TcpStore(const Options& opts);

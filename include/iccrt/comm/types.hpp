@@ -26,9 +26,7 @@ enum class Algorithm : uint8_t {
   Hierarchical,  // intra-host reduce-scatter -> inter-host all-reduce -> intra-host all-gather
 };
 
-enum class OpType : uint8_t {
-  AllReduce, ReduceScatter, AllGather, Broadcast, Reduce, AllToAll, Send, Recv, Barrier
-};
+enum class OpType : uint8_t { AllReduce, ReduceScatter, AllGather, Broadcast, Reduce, AllToAll, Send, Recv, Barrier };
 
 ICCRT_API const char* to_string(ReduceOp op);
 ICCRT_API const char* to_string(Algorithm a);

@@ -25,10 +25,10 @@ struct Context {
 };
 
 // ---- all-reduce, in place on buf ----
-void allreduce_ring(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);   // allreduce_ring.cpp
-void allreduce_tree(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);   // allreduce_tree.cpp
-void allreduce_rhd(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);    // allreduce_rhd.cpp
-void allreduce_rd(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);     // allreduce_rd.cpp
+void allreduce_ring(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);  // allreduce_ring.cpp
+void allreduce_tree(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);  // allreduce_tree.cpp
+void allreduce_rhd(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);   // allreduce_rhd.cpp
+void allreduce_rd(Context& c, void* buf, size_t count, DType dtype, ReduceOp op);    // allreduce_rd.cpp
 
 // ---- the rest ----
 // in: size() * count elements; out: count elements (rank r gets block r). out may equal in + r * count.

@@ -22,7 +22,6 @@ class Bootstrap {
 };
 
 // Keys are "<prefix>/<round>/<rank>"; `prefix` must be unique per group so groups never read each other's keys.
-std::unique_ptr<Bootstrap> make_store_bootstrap(std::shared_ptr<Store> store, int rank, int size,
-                                                std::string prefix);
+std::unique_ptr<Bootstrap> make_store_bootstrap(std::shared_ptr<Store> store, int rank, int size, std::string prefix);
 
 }  // namespace iccrt::comm

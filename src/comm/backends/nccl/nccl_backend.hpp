@@ -25,14 +25,13 @@ class NcclBackend {
   // Returns rank 0's bytes on every rank (the group's CPU broadcast); used to share ncclUniqueId.
   using BroadcastFn = std::function<std::string(const std::string& mine)>;
 
-  NcclBackend(int rank, int size, std::string group_name, std::chrono::milliseconds timeout,
-              BroadcastFn broadcast);
+  NcclBackend(int rank, int size, std::string group_name, std::chrono::milliseconds timeout, BroadcastFn broadcast);
   ~NcclBackend();
 
   // Device pointers on `device`; counts in elements. Semantics as ProcessGroup's raw-buffer ops.
   // `description` is the op's text for errors ("all_reduce (float32 x 1024) on group 'world' seq 7").
-  WorkPtr all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int device,
-                     Algorithm algo, std::string description);
+  WorkPtr all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int device, Algorithm algo,
+                     std::string description);
   WorkPtr reduce_scatter(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int device,
                          std::string description);
   WorkPtr all_gather(const void* in, void* out, size_t count, DType dtype, int device, std::string description);

@@ -68,9 +68,9 @@ class MpiRequest final : public Request {
         int got = 0;
         MPI_Get_count(&st[i], MPI_BYTE, &got);
         if (static_cast<uint32_t>(st[i].MPI_TAG) != wire_tag(tag_) || static_cast<size_t>(got) != piece_bytes_[i]) {
-          throw CommError(detail::str("mismatched message from rank ", peer_, ": expected ", bytes_,
-                                      " B with tag ", wire_tag(tag_), ", got a piece of ", got, " B with tag ",
-                                      st[i].MPI_TAG, " (ranks called different collectives, counts or dtypes; "
+          throw CommError(detail::str("mismatched message from rank ", peer_, ": expected ", bytes_, " B with tag ",
+                                      wire_tag(tag_), ", got a piece of ", got, " B with tag ", st[i].MPI_TAG,
+                                      " (ranks called different collectives, counts or dtypes; "
                                       "ICCRT_DEBUG=1 reports which)"));
         }
       }
@@ -78,8 +78,7 @@ class MpiRequest final : public Request {
     return true;
   }
   std::string describe() const override {
-    return detail::str(is_send_ ? "MPI send " : "MPI recv ", bytes_, " B ", is_send_ ? "to" : "from", " rank ",
-                       peer_);
+    return detail::str(is_send_ ? "MPI send " : "MPI recv ", bytes_, " B ", is_send_ ? "to" : "from", " rank ", peer_);
   }
   static uint32_t wire_tag(uint32_t tag) { return tag % 32768u; }  // MPI guarantees tags up to 32767
 
@@ -111,8 +110,8 @@ class MpiTransport final : public Transport {
       const size_t n = std::min(kMaxPiece, bytes - off);
       r->reqs_.emplace_back(MPI_REQUEST_NULL);
       r->piece_bytes_.push_back(n);
-      check(MPI_Isend(p + off, static_cast<int>(n), MPI_BYTE, peer, static_cast<int>(MpiRequest::wire_tag(tag)),
-                      comm_, &r->reqs_.back()),
+      check(MPI_Isend(p + off, static_cast<int>(n), MPI_BYTE, peer, static_cast<int>(MpiRequest::wire_tag(tag)), comm_,
+                      &r->reqs_.back()),
             "MPI_Isend");
       off += n;
     } while (off < bytes);
@@ -130,8 +129,7 @@ class MpiTransport final : public Transport {
       r->piece_bytes_.push_back(n);
       // Any tag: messages from one peer match in posting order; the tag is checked on completion, so ranks
       // that disagree get an error instead of a silent mismatch or a hang.
-      check(MPI_Irecv(p + off, static_cast<int>(n), MPI_BYTE, peer, MPI_ANY_TAG, comm_, &r->reqs_.back()),
-            "MPI_Irecv");
+      check(MPI_Irecv(p + off, static_cast<int>(n), MPI_BYTE, peer, MPI_ANY_TAG, comm_, &r->reqs_.back()), "MPI_Irecv");
       off += n;
     } while (off < bytes);
     return r;
@@ -163,9 +161,12 @@ class MpiBootstrap final : public Bootstrap {
       total += static_cast<size_t>(lens[i]);
     }
     std::string all(total, '\0');
-    poll([&](MPI_Request* r) {
-      return MPI_Iallgatherv(mine.data(), len, MPI_BYTE, all.data(), lens.data(), displs.data(), MPI_BYTE, comm_, r);
-    }, w);
+    poll(
+        [&](MPI_Request* r) {
+          return MPI_Iallgatherv(mine.data(), len, MPI_BYTE, all.data(), lens.data(), displs.data(), MPI_BYTE, comm_,
+                                 r);
+        },
+        w);
     std::vector<std::string> out(size_);
     for (int i = 0; i < size_; ++i) out[i] = all.substr(static_cast<size_t>(displs[i]), static_cast<size_t>(lens[i]));
     return out;

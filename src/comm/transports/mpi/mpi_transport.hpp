@@ -13,8 +13,8 @@
 
 namespace iccrt::comm::mpi {
 
-bool available();             // built with MPI
-bool initialized();           // MPI_Init* has been called (by us or the application)
+bool available();    // built with MPI
+bool initialized();  // MPI_Init* has been called (by us or the application)
 // MPI_Init_thread if nobody did yet; then iccrt finalises MPI at exit (an application that initialised MPI
 // itself finalises it itself).
 void ensure_initialized();

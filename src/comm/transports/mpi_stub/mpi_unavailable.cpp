@@ -5,9 +5,10 @@ namespace iccrt::comm::mpi {
 
 namespace {
 [[noreturn]] void unavailable() {
-  throw NotImplemented("iccrt was built without MPI (ICCRT_WITH_MPI=OFF or no MPI found at configure time); "
-                       "install an MPI (Debian: libopenmpi-dev) and rebuild, or launch with torchrun-style "
-                       "RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT on one host");
+  throw NotImplemented(
+      "iccrt was built without MPI (ICCRT_WITH_MPI=OFF or no MPI found at configure time); "
+      "install an MPI (Debian: libopenmpi-dev) and rebuild, or launch with torchrun-style "
+      "RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT on one host");
 }
 }  // namespace
 

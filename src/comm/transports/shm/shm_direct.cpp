@@ -86,11 +86,11 @@ void DirectArena::check_signature(int member, uint32_t kind, uint64_t bytes) con
   const auto* sig = reinterpret_cast<const uint64_t*>(base_ + static_cast<size_t>(member) * kLine + 8);
   const uint64_t theirs = sig[round_ % stages_];
   if (theirs != make_signature(kind, bytes)) {
-    throw CommError(detail::str("ranks disagree: rank ", group_ranks_[member], " runs ", kind_name(theirs), " of ",
-                                theirs >> 24, " B", ((theirs >> 8) & 0xffff) ? detail::str(" (root ", ((theirs >> 8) & 0xffff) - 1, ")") : "",
-                                " while rank ", group_ranks_[me_], " runs ", kind_name(kind), " of ", bytes, " B",
-                                (kind >> 8) ? detail::str(" (root ", (kind >> 8) - 1, ")") : "",
-                                " (ICCRT_DEBUG=1 reports every rank's call)"));
+    throw CommError(detail::str(
+        "ranks disagree: rank ", group_ranks_[member], " runs ", kind_name(theirs), " of ", theirs >> 24, " B",
+        ((theirs >> 8) & 0xffff) ? detail::str(" (root ", ((theirs >> 8) & 0xffff) - 1, ")") : "", " while rank ",
+        group_ranks_[me_], " runs ", kind_name(kind), " of ", bytes, " B",
+        (kind >> 8) ? detail::str(" (root ", (kind >> 8) - 1, ")") : "", " (ICCRT_DEBUG=1 reports every rank's call)"));
   }
 }
 
@@ -115,8 +115,8 @@ void DirectArena::wait_all(uint64_t round, int phase, const WaitContext& w) {
       },
       w,
       [&] {
-        std::string s = "shared-memory step (round " + std::to_string(round) + ", phase " +
-                        std::to_string(phase) + ") of ranks";
+        std::string s =
+            "shared-memory step (round " + std::to_string(round) + ", phase " + std::to_string(phase) + ") of ranks";
         for (int j = 0; j < m_; ++j) {
           if (counter(j).load(std::memory_order_acquire) < target) s += " " + std::to_string(group_ranks_[j]);
         }
@@ -136,8 +136,7 @@ uint64_t DirectArena::begin_round(const WaitContext& w) {
   return k;
 }
 
-void DirectArena::all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op,
-                             const WaitContext& w) {
+void DirectArena::all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, const WaitContext& w) {
   const size_t isz = static_cast<size_t>(itemsize(dtype));
   const size_t cap = chunk_ / isz;
   const bool one_step = count * isz <= one_step_bytes();

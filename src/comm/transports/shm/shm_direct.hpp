@@ -55,7 +55,7 @@ class DirectArena {
   int m_ = 0;
   int me_ = 0;
   int stages_ = 0;
-  size_t chunk_ = 0;       // bytes per slot
+  size_t chunk_ = 0;  // bytes per slot
   size_t slot_stride_ = 0;
   std::vector<int> group_ranks_;
   std::vector<const void*> srcs_;  // scratch for the reductions (no allocation per call)

@@ -57,9 +57,7 @@ size_t Layout::arena_offset(int arena) const {
   return off;
 }
 
-size_t Layout::total_bytes() const {
-  return arena_offset(static_cast<int>(arena_members.size()));
-}
+size_t Layout::total_bytes() const { return arena_offset(static_cast<int>(arena_members.size())); }
 
 Segment Segment::create(const std::string& name, const Layout& layout) {
   Segment s;
@@ -101,8 +99,8 @@ Segment Segment::open(const std::string& name, const Layout& layout) {
   struct stat st {};
   if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != s.bytes_) {
     close(fd);
-    throw CommError(detail::str("shared-memory segment '", name, "' has ", st.st_size, " bytes, expected ",
-                                s.bytes_, ": ranks disagree on the group layout (ICCRT_SHM_* must match)"));
+    throw CommError(detail::str("shared-memory segment '", name, "' has ", st.st_size, " bytes, expected ", s.bytes_,
+                                ": ranks disagree on the group layout (ICCRT_SHM_* must match)"));
   }
   void* p = mmap(nullptr, s.bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
@@ -141,7 +139,8 @@ void Segment::unlink() {
 }
 
 BoardEntry& Segment::board(int local) const {
-  return *reinterpret_cast<BoardEntry*>(base_ + layout_.board_offset() + static_cast<size_t>(local) * sizeof(BoardEntry));
+  return *reinterpret_cast<BoardEntry*>(base_ + layout_.board_offset() +
+                                        static_cast<size_t>(local) * sizeof(BoardEntry));
 }
 
 }  // namespace iccrt::comm::shm

@@ -50,7 +50,7 @@ struct Layout {
   int arena_stages = 0;
 
   size_t board_offset() const;
-  size_t channel_stride() const;              // bytes of one ordered-pair channel
+  size_t channel_stride() const;  // bytes of one ordered-pair channel
   size_t channel_offset(int from, int to) const;
   size_t arena_offset(int arena) const;
   size_t arena_bytes(int arena) const;

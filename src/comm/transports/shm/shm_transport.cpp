@@ -14,8 +14,8 @@ struct ShmTransport::Op {
   uint32_t tag = 0;
   uint8_t* buf = nullptr;  // send: source; recv: destination
   size_t bytes = 0;
-  size_t done = 0;          // bytes moved so far
-  bool started = false;     // at least one slot moved (a zero-byte message still moves one slot)
+  size_t done = 0;       // bytes moved so far
+  bool started = false;  // at least one slot moved (a zero-byte message still moves one slot)
   bool complete = false;
   // Fused receive-reduce.
   bool reduce = false;
@@ -36,8 +36,8 @@ class ShmRequest final : public Request {
     return op_->complete;
   }
   std::string describe() const override {
-    return detail::str(op_->is_send ? "send " : "recv ", op_->bytes, " B ", op_->is_send ? "to" : "from",
-                       " rank ", t_.name_of(op_->peer), " (", op_->done, " B moved, tag ", op_->tag, ")");
+    return detail::str(op_->is_send ? "send " : "recv ", op_->bytes, " B ", op_->is_send ? "to" : "from", " rank ",
+                       t_.name_of(op_->peer), " (", op_->done, " B moved, tag ", op_->tag, ")");
   }
 
  private:
@@ -172,8 +172,8 @@ bool ShmTransport::progress_recv(int peer, Op& op) {
     if (h->tag != op.tag || h->msg_bytes != op.bytes || h->offset != op.done) {
       broken_[peer] = true;
       throw CommError(detail::str("mismatched message from rank ", names_[peer], ": expected ", op.bytes,
-                                  " B with tag ", op.tag, " at offset ", op.done, ", got a message of ",
-                                  h->msg_bytes, " B with tag ", h->tag, " at offset ", h->offset,
+                                  " B with tag ", op.tag, " at offset ", op.done, ", got a message of ", h->msg_bytes,
+                                  " B with tag ", h->tag, " at offset ", h->offset,
                                   " (ranks called different collectives, counts or dtypes; ICCRT_DEBUG=1 "
                                   "reports which)"));
     }

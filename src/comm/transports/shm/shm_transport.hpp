@@ -37,7 +37,7 @@ class ShmTransport final : public Transport {
     std::atomic<uint64_t>* head;  // slots published by the sender
     std::atomic<uint64_t>* tail;  // slots released by the receiver
     uint8_t* slots;
-    uint64_t cached_head = 0;     // our own copy of the counter we write
+    uint64_t cached_head = 0;  // our own copy of the counter we write
     uint64_t cached_tail = 0;
   };
   Channel channel(int from, int to) const;
@@ -48,9 +48,9 @@ class ShmTransport final : public Transport {
   int me_;
   std::vector<int> names_;
   size_t slot_stride_;
-  std::vector<Channel> out_, in_;           // per peer
+  std::vector<Channel> out_, in_;               // per peer
   std::vector<std::deque<Op*>> sends_, recvs_;  // per peer, FIFO
-  std::vector<bool> broken_;                // per peer: a message was abandoned half-way
+  std::vector<bool> broken_;                    // per peer: a message was abandoned half-way
 };
 
 }  // namespace iccrt::comm::shm
