@@ -251,11 +251,17 @@ void ProcessGroup::Impl::debug_check(const Task& t, const WaitContext& w) {
     uint64_t count;
     int32_t op, dtype, root, algo, reduce_op, pad;
   };
-  Record mine{t.seq,       t.info.count, static_cast<int32_t>(t.op), t.info.dtype,
-              t.info.root, t.info.algo,  t.info.reduce_op,           0};
+  Record mine{t.info.seq,
+              t.info.count,
+              static_cast<int32_t>(t.info.op),
+              t.info.dtype,
+              t.info.root,
+              t.info.algo,
+              t.info.reduce_op,
+              0};
   std::vector<Record> all(static_cast<size_t>(size));
   if (size > 1) {
-    algo::Context c = make_ctx(*router, w, collective_tag(t.seq) ^ 0x20000000u);
+    algo::Context c = make_ctx(*router, w, collective_tag(t.info.seq) ^ 0x20000000u);
     algo::allgather_ring(c, &mine, all.data(), sizeof(Record), DType::UInt8);
   } else {
     all[0] = mine;
@@ -273,7 +279,8 @@ void ProcessGroup::Impl::debug_check(const Task& t, const WaitContext& w) {
             r.root == all[0].root && r.algo == all[0].algo && r.reduce_op == all[0].reduce_op;
   }
   if (same) return;
-  std::string msg = detail::str("ICCRT_DEBUG: ranks of group '", name, "' disagree on collective seq ", t.seq, ":");
+  std::string msg =
+      detail::str("ICCRT_DEBUG: ranks of group '", name, "' disagree on collective seq ", t.info.seq, ":");
   for (int r = 0; r < size; ++r) msg += detail::str("\n  rank ", r, ": seq ", all[r].seq, " ", text(all[r]));
   throw CommError(msg);
 }

@@ -125,6 +125,10 @@ struct ProcessGroup::Impl {
   Task task_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root, CollectiveOptions o);
   Task task_all_to_all(const void* in, void* out, size_t count, DType dtype, CollectiveOptions o);
   Task task_barrier();
+  Task new_task(OpType op, bool blocking, Algorithm algo, size_t count, DType dtype, int reduce_op = -1,
+                int root = -1) const;
+  Task task_p2p(OpType op, size_t count, DType dtype, int peer, int tag) const;
+  void check_root(const char* op, int root) const;
   Task task_send(const void* buf, size_t count, DType dtype, int dst, int tag);
   Task task_recv(void* buf, size_t count, DType dtype, int src, int tag);
 

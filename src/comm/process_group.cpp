@@ -231,9 +231,8 @@ std::string op_text_of(int rank, const std::string& name, const OpInfo& info) {
 
 WorkPtr ProcessGroup::Impl::enqueue(Task t) {
   std::unique_lock<std::mutex> lock(mu);
-  t.info.op = t.op;
   ICCRT_CHECK(!shut_down, "group '", name, "' was shut down; ", describe(t.info), " cannot run on it");
-  if (is_collective(t.op)) t.seq = t.info.seq = ++next_seq;
+  if (is_collective(t.info.op)) t.info.seq = ++next_seq;
   // The Work may outlive the group: its description holds copies, not the group.
   t.work = std::make_shared<Work>(
       std::function<std::string()>([r = rank, n = name, info = t.info] { return op_text_of(r, n, info); }));
@@ -346,7 +345,7 @@ WaitContext ProcessGroup::Impl::wait_context(const Task& t) const {
   w.deadline = std::chrono::steady_clock::now() + opts.timeout;
   // Pointers, not copies: the context lives only while the task runs (and small captures need no allocation).
   w.describe = [this, info = &t.info] { return op_text(*info); };
-  const uint64_t seq = t.seq;
+  const uint64_t seq = t.info.seq;
   if (seq) w.missing = [this, seq] { return missing_ranks(seq); };
   w.check_peers = [this, seq] { check_peers(seq ? seq : next_seq); };
   return w;
@@ -361,7 +360,7 @@ void ProcessGroup::Impl::run_task(Task& t) {
     t.work->mark_done(std::make_exception_ptr(CommError(msg)));
     return;
   }
-  if (me && t.seq) me->seq_entered.store(t.seq, std::memory_order_release);
+  if (me && t.info.seq) me->seq_entered.store(t.info.seq, std::memory_order_release);
   recorder.started(t.recorder_id);
   try {
     const WaitContext w = wait_context(t);
@@ -372,10 +371,10 @@ void ProcessGroup::Impl::run_task(Task& t) {
       pending.push_back(Pending{std::move(req), std::move(t), w});
       return;
     }
-    if (opts.debug && t.seq) debug_check(t, w);
-    t.run(w, t.seq ? collective_tag(t.seq) : t.tag);
+    if (opts.debug && t.info.seq) debug_check(t, w);
+    t.run(w, t.info.seq ? collective_tag(t.info.seq) : t.tag);
     if (t.after) t.after();
-    if (me && t.seq) me->seq_done.store(t.seq, std::memory_order_release);
+    if (me && t.info.seq) me->seq_done.store(t.info.seq, std::memory_order_release);
     recorder.finished(t.recorder_id);
     t.work->mark_done();
   } catch (const std::exception& e) {
@@ -402,21 +401,33 @@ void check_buffers(const char* op, const void* in, const void* out, size_t count
 
 }  // namespace
 
+// The fields every task shares; `count` / `dtype` / `reduce_op` / `root` stay -1 / unset where an op has none.
+Task ProcessGroup::Impl::new_task(OpType op, bool blocking, Algorithm algo, size_t count, DType dtype, int reduce_op,
+                                  int root) const {
+  Task t;
+  t.info.op = op;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.algo = static_cast<int>(algo);
+  t.info.reduce_op = reduce_op;
+  t.info.root = root;
+  t.blocking = blocking;
+  return t;
+}
+
+void ProcessGroup::Impl::check_root(const char* op, int root) const {
+  ICCRT_CHECK_VALUE(root >= 0 && root < size, op, ": root ", root, " out of range for group '", name, "' of size ",
+                    size);
+}
+
 Task ProcessGroup::Impl::task_all_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op,
                                          CollectiveOptions o) {
   check_buffers("all_reduce", in, out, count);
   kernels::cpu::comm_check_reducible(dtype, op);
-  Impl* p = this;
-  const Algorithm algo = p->choose_all_reduce(count * itemsize(dtype), o.algorithm);
-  Task t;
-  t.op = OpType::AllReduce;
-  t.blocking = o.blocking;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.algo = static_cast<int>(algo);
-  t.info.reduce_op = static_cast<int>(op);
-  t.run = [p, in, out, count, dtype, op, algo](const WaitContext& w, uint32_t tag) {
-    p->run_all_reduce(in, out, count, dtype, op, algo, w, tag);
+  const Algorithm algo = choose_all_reduce(count * itemsize(dtype), o.algorithm);
+  Task t = new_task(OpType::AllReduce, o.blocking, algo, count, dtype, static_cast<int>(op));
+  t.run = [this, in, out, count, dtype, op, algo](const WaitContext& w, uint32_t tag) {
+    run_all_reduce(in, out, count, dtype, op, algo, w, tag);
   };
   return t;
 }
@@ -425,142 +436,96 @@ Task ProcessGroup::Impl::task_reduce_scatter(const void* in, void* out, size_t c
                                              CollectiveOptions o) {
   check_buffers("reduce_scatter", in, out, count);
   kernels::cpu::comm_check_reducible(dtype, op);
-  Impl* p = this;
-  const Algorithm algo = p->choose_other(OpType::ReduceScatter, o.algorithm);
-  Task t;
-  t.op = OpType::ReduceScatter;
-  t.blocking = o.blocking;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.algo = static_cast<int>(algo);
-  t.info.reduce_op = static_cast<int>(op);
-  t.run = [p, in, out, count, dtype, op, algo](const WaitContext& w, uint32_t tag) {
-    p->run_reduce_scatter(in, out, count, dtype, op, algo, w, tag);
+  const Algorithm algo = choose_other(OpType::ReduceScatter, o.algorithm);
+  Task t = new_task(OpType::ReduceScatter, o.blocking, algo, count, dtype, static_cast<int>(op));
+  t.run = [this, in, out, count, dtype, op, algo](const WaitContext& w, uint32_t tag) {
+    run_reduce_scatter(in, out, count, dtype, op, algo, w, tag);
   };
   return t;
 }
 
 Task ProcessGroup::Impl::task_all_gather(const void* in, void* out, size_t count, DType dtype, CollectiveOptions o) {
   check_buffers("all_gather", in, out, count);
-  Impl* p = this;
-  const Algorithm algo = p->choose_other(OpType::AllGather, o.algorithm);
-  Task t;
-  t.op = OpType::AllGather;
-  t.blocking = o.blocking;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.algo = static_cast<int>(algo);
-  t.run = [p, in, out, count, dtype, algo](const WaitContext& w, uint32_t tag) {
-    p->run_all_gather(in, out, count, dtype, algo, w, tag);
+  const Algorithm algo = choose_other(OpType::AllGather, o.algorithm);
+  Task t = new_task(OpType::AllGather, o.blocking, algo, count, dtype);
+  t.run = [this, in, out, count, dtype, algo](const WaitContext& w, uint32_t tag) {
+    run_all_gather(in, out, count, dtype, algo, w, tag);
   };
   return t;
 }
 
 Task ProcessGroup::Impl::task_broadcast(void* buf, size_t count, DType dtype, int root, CollectiveOptions o) {
   check_buffers("broadcast", buf, buf, count);
-  Impl* p = this;
-  ICCRT_CHECK_VALUE(root >= 0 && root < p->size, "broadcast: root ", root, " out of range for group '", p->name,
-                    "' of size ", p->size);
-  const Algorithm algo = p->choose_other(OpType::Broadcast, o.algorithm);
-  Task t;
-  t.op = OpType::Broadcast;
-  t.blocking = o.blocking;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.root = root;
-  t.info.algo = static_cast<int>(algo);
+  check_root("broadcast", root);
+  const Algorithm algo = choose_other(OpType::Broadcast, o.algorithm);
+  Task t = new_task(OpType::Broadcast, o.blocking, algo, count, dtype, -1, root);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
-  t.run = [p, buf, bytes, root, algo](const WaitContext& w, uint32_t tag) {
-    p->run_broadcast(buf, bytes, root, algo, w, tag);
+  t.run = [this, buf, bytes, root, algo](const WaitContext& w, uint32_t tag) {
+    run_broadcast(buf, bytes, root, algo, w, tag);
   };
   return t;
 }
 
 Task ProcessGroup::Impl::task_reduce(const void* in, void* out, size_t count, DType dtype, ReduceOp op, int root,
                                      CollectiveOptions o) {
-  Impl* p = this;
-  ICCRT_CHECK_VALUE(root >= 0 && root < p->size, "reduce: root ", root, " out of range for group '", p->name,
-                    "' of size ", p->size);
-  check_buffers("reduce", in, p->rank == root ? out : in, count);
+  check_root("reduce", root);
+  check_buffers("reduce", in, rank == root ? out : in, count);
   kernels::cpu::comm_check_reducible(dtype, op);
-  const Algorithm algo = p->choose_other(OpType::Reduce, o.algorithm);
-  Task t;
-  t.op = OpType::Reduce;
-  t.blocking = o.blocking;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.root = root;
-  t.info.algo = static_cast<int>(algo);
-  t.info.reduce_op = static_cast<int>(op);
-  t.run = [p, in, out, count, dtype, op, root, algo](const WaitContext& w, uint32_t tag) {
-    p->run_reduce(in, out, count, dtype, op, root, algo, w, tag);
+  const Algorithm algo = choose_other(OpType::Reduce, o.algorithm);
+  Task t = new_task(OpType::Reduce, o.blocking, algo, count, dtype, static_cast<int>(op), root);
+  t.run = [this, in, out, count, dtype, op, root, algo](const WaitContext& w, uint32_t tag) {
+    run_reduce(in, out, count, dtype, op, root, algo, w, tag);
   };
   return t;
 }
 
 Task ProcessGroup::Impl::task_all_to_all(const void* in, void* out, size_t count, DType dtype, CollectiveOptions o) {
   check_buffers("all_to_all", in, out, count);
-  Impl* p = this;
-  const Algorithm algo = p->choose_other(OpType::AllToAll, o.algorithm);
-  Task t;
-  t.op = OpType::AllToAll;
-  t.blocking = o.blocking;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.algo = static_cast<int>(algo);
+  const Algorithm algo = choose_other(OpType::AllToAll, o.algorithm);
+  Task t = new_task(OpType::AllToAll, o.blocking, algo, count, dtype);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
-  t.run = [p, in, out, bytes](const WaitContext& w, uint32_t tag) { p->run_all_to_all(in, out, bytes, w, tag); };
+  t.run = [this, in, out, bytes](const WaitContext& w, uint32_t tag) { run_all_to_all(in, out, bytes, w, tag); };
   return t;
 }
 
 Task ProcessGroup::Impl::task_barrier() {
-  Impl* p = this;
-  const Algorithm algo = p->choose_other(OpType::Barrier, Algorithm::Auto);
   Task t;
-  t.op = OpType::Barrier;
-  t.info.algo = static_cast<int>(algo);
-  t.run = [p](const WaitContext& w, uint32_t tag) { p->run_barrier(w, tag); };
+  t.info.op = OpType::Barrier;
+  t.info.algo = static_cast<int>(choose_other(OpType::Barrier, Algorithm::Auto));
+  t.run = [this](const WaitContext& w, uint32_t tag) { run_barrier(w, tag); };
   return t;
 }
 
-namespace {
-void check_peer(const ProcessGroup::Impl& p, const char* op, int peer, int tag) {
-  ICCRT_CHECK_VALUE(peer >= 0 && peer < p.size, op, ": peer ", peer, " out of range for group '", p.name, "' of size ",
-                    p.size);
-  ICCRT_CHECK_VALUE(peer != p.rank, op, ": rank ", p.rank, " cannot ", op, " to itself");
-  ICCRT_CHECK_VALUE(tag >= 0 && tag < (1 << 30), op, ": tag must be in [0, 2^30), got ", tag);
+// send / recv: the same checks and record; `post` starts the transfer (it completes in the background).
+Task ProcessGroup::Impl::task_p2p(OpType op, size_t count, DType dtype, int peer, int tag) const {
+  const char* what = op == OpType::Send ? "send" : "recv";
+  ICCRT_CHECK_VALUE(peer >= 0 && peer < size, what, ": peer ", peer, " out of range for group '", name, "' of size ",
+                    size);
+  ICCRT_CHECK_VALUE(peer != rank, what, ": rank ", rank, " cannot ", what, " to itself");
+  ICCRT_CHECK_VALUE(tag >= 0 && tag < (1 << 30), what, ": tag must be in [0, 2^30), got ", tag);
+  Task t;
+  t.info.op = op;
+  t.info.count = count;
+  t.info.dtype = static_cast<int>(dtype);
+  t.info.peer = peer;
+  t.info.tag = tag;
+  t.tag = p2p_tag(tag);
+  return t;
 }
-}  // namespace
 
 Task ProcessGroup::Impl::task_send(const void* buf, size_t count, DType dtype, int dst, int tag) {
   check_buffers("send", buf, buf, count);
-  Impl* p = this;
-  check_peer(*p, "send", dst, tag);
-  Task t;
-  t.op = OpType::Send;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.peer = dst;
-  t.info.tag = tag;
-  t.tag = p2p_tag(tag);
+  Task t = task_p2p(OpType::Send, count, dtype, dst, tag);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
-  t.post = [p, buf, bytes, dst](uint32_t wire) { return p->router->isend(dst, buf, bytes, wire); };
+  t.post = [this, buf, bytes, dst](uint32_t wire) { return router->isend(dst, buf, bytes, wire); };
   return t;
 }
 
 Task ProcessGroup::Impl::task_recv(void* buf, size_t count, DType dtype, int src, int tag) {
   check_buffers("recv", buf, buf, count);
-  Impl* p = this;
-  check_peer(*p, "recv", src, tag);
-  Task t;
-  t.op = OpType::Recv;
-  t.info.count = count;
-  t.info.dtype = static_cast<int>(dtype);
-  t.info.peer = src;
-  t.info.tag = tag;
-  t.tag = p2p_tag(tag);
+  Task t = task_p2p(OpType::Recv, count, dtype, src, tag);
   const size_t bytes = count * static_cast<size_t>(itemsize(dtype));
-  t.post = [p, buf, bytes, src](uint32_t wire) { return p->router->irecv(src, buf, bytes, wire); };
+  t.post = [this, buf, bytes, src](uint32_t wire) { return router->irecv(src, buf, bytes, wire); };
   return t;
 }
 

@@ -130,6 +130,13 @@ void DirectArena::wait_one(int member, uint64_t round, int phase, const WaitCont
              [&] { return "shared-memory step of rank " + std::to_string(group_ranks_[member]); });
 }
 
+void DirectArena::post_and_wait_all(uint64_t round, uint32_t kind, uint64_t bytes, const WaitContext& w) {
+  set_signature(kind, bytes);
+  publish(round, 1);
+  wait_all(round, 1, w);
+  for (int j = 0; j < m_; ++j) check_signature(j, kind, bytes);
+}
+
 uint64_t DirectArena::begin_round(const WaitContext& w) {
   const uint64_t k = ++round_;
   if (k > static_cast<uint64_t>(stages_)) wait_all(k - stages_, 3, w);
@@ -148,26 +155,19 @@ void DirectArena::all_reduce(const void* in, void* out, size_t count, DType dtyp
     const size_t n = std::min(cap, count - off);
     const uint64_t k = begin_round(w);
     const int s = static_cast<int>(k % stages_);
-    if (one_step) {
-      std::memcpy(in_slot(me_, s), src + off * isz, n * isz);
-    } else {
-      // Peers need every slice of my input but mine.
-      const size_t lo = n * me_ / m_, hi = n * (me_ + 1) / m_;
-      std::memcpy(in_slot(me_, s), src + off * isz, lo * isz);
-      std::memcpy(in_slot(me_, s) + hi * isz, src + (off + hi) * isz, (n - hi) * isz);
-    }
-    set_signature(0, count * isz);
-    publish(k, 1);
-    wait_all(k, 1, w);
-    for (int j = 0; j < m_; ++j) check_signature(j, 0, count * isz);
+    // My slice of this chunk, [lo, hi) (the whole chunk in one step).
+    const size_t lo = one_step ? n : n * me_ / m_, hi = one_step ? n : n * (me_ + 1) / m_;
+    // Peers need every slice of my input but mine (one step: all of it).
+    std::memcpy(in_slot(me_, s), src + off * isz, lo * isz);
+    std::memcpy(in_slot(me_, s) + hi * isz, src + (off + hi) * isz, (n - hi) * isz);
+    post_and_wait_all(k, 0, count * isz, w);
     if (one_step) {
       for (int j = 0; j < m_; ++j) srcs[j] = in_slot(j, s);
       kernels::cpu::comm_reduce_n(dst + off * isz, srcs.data(), m_, n, dtype, op);
       publish(k, 3);
     } else {
-      // My slice of this chunk, [lo, hi): reduced from my own input (peers never read it from the arena) and
-      // written straight into my output, then published for the peers; their slices come back from the arena.
-      const size_t lo = n * me_ / m_, hi = n * (me_ + 1) / m_;
+      // My slice is reduced from my own input (peers never read it from the arena) and written straight into
+      // my output, then published for the peers; their slices come back from the arena.
       for (int j = 0; j < m_; ++j) srcs[j] = j == me_ ? src + (off + lo) * isz : in_slot(j, s) + lo * isz;
       uint8_t* mine = dst + (off + lo) * isz;
       kernels::cpu::comm_reduce_n(mine, srcs.data(), m_, hi - lo, dtype, op);
@@ -196,10 +196,7 @@ void DirectArena::reduce_scatter(const void* in, void* out, size_t count, DType 
     const int s = static_cast<int>(k % stages_);
     uint8_t* mine = in_slot(me_, s);
     for (int b = 0; b < m_; ++b) std::memcpy(mine + b * piece_cap * isz, src + (b * count + off) * isz, n * isz);
-    set_signature(1, count * isz);
-    publish(k, 1);
-    wait_all(k, 1, w);
-    for (int j = 0; j < m_; ++j) check_signature(j, 1, count * isz);
+    post_and_wait_all(k, 1, count * isz, w);
     for (int j = 0; j < m_; ++j) srcs[j] = in_slot(j, s) + me_ * piece_cap * isz;
     kernels::cpu::comm_reduce_n(dst + off * isz, srcs.data(), m_, n, dtype, op);
     publish(k, 3);
@@ -216,10 +213,7 @@ void DirectArena::all_gather(const void* in, void* out, size_t bytes, const Wait
     const uint64_t k = begin_round(w);
     const int s = static_cast<int>(k % stages_);
     std::memcpy(in_slot(me_, s), src + off, n);
-    set_signature(2, bytes);
-    publish(k, 1);
-    wait_all(k, 1, w);
-    for (int j = 0; j < m_; ++j) check_signature(j, 2, bytes);
+    post_and_wait_all(k, 2, bytes, w);
     for (int j = 0; j < m_; ++j) {
       // In-place all_gather: our own block is already where it belongs.
       if (dst + j * bytes + off != src + off) std::memcpy(dst + j * bytes + off, in_slot(j, s), n);
@@ -263,10 +257,7 @@ void DirectArena::reduce(const void* in, void* out, size_t count, DType dtype, R
     const uint64_t k = begin_round(w);
     const int s = static_cast<int>(k % stages_);
     std::memcpy(in_slot(me_, s), src + off * isz, n * isz);
-    set_signature(4, count * isz);
-    publish(k, 1);
-    wait_all(k, 1, w);
-    for (int j = 0; j < m_; ++j) check_signature(j, 4, count * isz);
+    post_and_wait_all(k, 4, count * isz, w);
     const size_t lo = n * me_ / m_, hi = n * (me_ + 1) / m_;
     for (int j = 0; j < m_; ++j) srcs[j] = in_slot(j, s) + lo * isz;
     kernels::cpu::comm_reduce_n(out_slot(s) + lo * isz, srcs.data(), m_, hi - lo, dtype, op);

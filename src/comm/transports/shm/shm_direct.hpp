@@ -48,6 +48,8 @@ class DirectArena {
   // Starts a round: waits until its stage is free; returns the round number.
   uint64_t begin_round(const WaitContext& w);
   void publish(uint64_t round, int phase);
+  // Phase 1 of a round: sign, post, wait for every member, and check that they all run the same op and size.
+  void post_and_wait_all(uint64_t round, uint32_t kind, uint64_t bytes, const WaitContext& w);
   void wait_all(uint64_t round, int phase, const WaitContext& w);
   void wait_one(int member, uint64_t round, int phase, const WaitContext& w);
 
