@@ -4,7 +4,7 @@
 //   exp_avg     = beta1 * exp_avg + (1 - beta1) * g
 //   exp_avg_sq  = beta2 * exp_avg_sq + (1 - beta2) * g^2
 //   param      -= lr / (1 - beta1^t) * exp_avg / (sqrt(exp_avg_sq) / sqrt(1 - beta2^t) + eps)
-// The bias corrections are computed once on the host in double.
+// The bias corrections are computed once on the host in double (the same coefficients as kernels/cpu/adamw.cpp).
 #include <cmath>
 
 #include "kernels/cuda/nn_common.cuh"
@@ -20,8 +20,8 @@ struct AdamWCoeffs {
   A decay;         // 1 - lr * weight_decay
   A beta1, beta2;  // as given
   A one_minus_b1, one_minus_b2;
-  A step_size;  // lr / (1 - beta1^t)
-  A sqrt_bc2;   // sqrt(1 - beta2^t)
+  A step_size;     // lr / (1 - beta1^t)
+  A inv_sqrt_bc2;  // 1 / sqrt(1 - beta2^t)
   A eps;
   bool maximize;
 };
@@ -38,7 +38,7 @@ __global__ void __launch_bounds__(kThreads)
     const A p = detail::load(param, i) * c.decay;
     const A m = c.beta1 * detail::load(exp_avg, i) + c.one_minus_b1 * g;
     const A v = c.beta2 * detail::load(exp_avg_sq, i) + c.one_minus_b2 * g * g;
-    const A denom = detail::m_sqrt(v) / c.sqrt_bc2 + c.eps;
+    const A denom = detail::m_sqrt(v) * c.inv_sqrt_bc2 + c.eps;
     detail::store(param, i, p - c.step_size * m / denom);
     detail::store(exp_avg, i, m);
     detail::store(exp_avg_sq, i, v);
@@ -63,7 +63,7 @@ void adamw_step(const AdamWArgs& a, Stream stream) {
     c.one_minus_b1 = static_cast<A>(1.0 - a.beta1);
     c.one_minus_b2 = static_cast<A>(1.0 - a.beta2);
     c.step_size = static_cast<A>(a.lr / (1.0 - std::pow(a.beta1, t)));
-    c.sqrt_bc2 = static_cast<A>(std::sqrt(1.0 - std::pow(a.beta2, t)));
+    c.inv_sqrt_bc2 = static_cast<A>(1.0 / std::sqrt(1.0 - std::pow(a.beta2, t)));
     c.eps = static_cast<A>(a.eps);
     c.maximize = a.maximize;
     detail::launch(name, adamw_kernel<T>, detail::grid_size(a.n, kThreads), kThreads, 0, s, static_cast<T*>(a.param),
