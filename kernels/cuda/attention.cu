@@ -216,7 +216,8 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(AttnParams<T> p) {
 
 // D_i = sum_c dO_ic O_ic, one row group per query (Note [Row groups] in nn_common.cuh).
 template <class T>
-__global__ void __launch_bounds__(1024) attn_delta_kernel(AttnParams<T> p, opmath_t<T>* delta, int group) {
+__global__ void __launch_bounds__(detail::kMaxRowThreads)
+    attn_delta_kernel(AttnParams<T> p, opmath_t<T>* delta, int group) {
   using A = opmath_t<T>;
   __shared__ A smem[32];
   const int64_t rows = p.batch * p.tq;

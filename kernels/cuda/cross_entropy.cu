@@ -38,7 +38,7 @@ struct CEParams {
 };
 
 template <class T>
-__global__ void __launch_bounds__(1024) ce_fwd_kernel(CEParams<T> p, int group) {
+__global__ void __launch_bounds__(detail::kMaxRowThreads) ce_fwd_kernel(CEParams<T> p, int group) {
   using A = opmath_t<T>;
   __shared__ A smem[32];
   const int64_t row = group_row(group);
@@ -79,7 +79,7 @@ __global__ void __launch_bounds__(1024) ce_fwd_kernel(CEParams<T> p, int group) 
 }
 
 template <class T>
-__global__ void __launch_bounds__(1024) ce_bwd_kernel(CEParams<T> p, int group) {
+__global__ void __launch_bounds__(detail::kMaxRowThreads) ce_bwd_kernel(CEParams<T> p, int group) {
   using A = opmath_t<T>;
   const int64_t row = group_row(group);
   if (row >= p.n) return;

@@ -52,11 +52,13 @@ struct MaxOp {  // NaN never wins here; callers that must propagate NaN carry it
 
 // Note [Row groups]
 // A row of `cols` elements is reduced by a group of `group` consecutive threads: a warp (32) for short rows,
-// so that a 256-thread block works on 8 rows at once, or a whole block (256 or 1024 threads) for long ones.
+// so that a 256-thread block works on 8 rows at once, or a whole block (256 or 512 threads) for long ones.
 // Inside a group the threads stride through the row (coalesced loads), reduce with warp shuffles and, for
 // groups wider than a warp, through `smem` (32 entries). Every thread of the block must call group_reduce the
 // same number of times (there are __syncthreads inside for wide groups), so kernels mark rows past the end as
 // invalid rather than returning early.
+constexpr int kMaxRowThreads = 512;  // the widest group; row kernels keep 128 registers per thread at this size
+
 struct RowLaunch {
   int group = 32;   // threads per row
   int block = 256;  // threads per block
@@ -65,7 +67,7 @@ struct RowLaunch {
 
 inline RowLaunch row_launch(int64_t rows, int64_t cols, const char* op) {
   RowLaunch l;
-  l.group = cols <= 1024 ? 32 : (cols <= 8192 ? 256 : 1024);
+  l.group = cols <= 1024 ? 32 : (cols <= 8192 ? 256 : kMaxRowThreads);
   l.block = l.group < 256 ? 256 : l.group;
   const int64_t per_block = l.block / l.group;
   const int64_t blocks = (rows + per_block - 1) / per_block;

@@ -43,7 +43,7 @@ struct NormParams {
 };
 
 template <class T>
-__global__ void __launch_bounds__(1024) norm_fwd_kernel(NormParams<T> p, int group) {
+__global__ void __launch_bounds__(detail::kMaxRowThreads) norm_fwd_kernel(NormParams<T> p, int group) {
   using A = opmath_t<T>;
   __shared__ A smem[32];
   const int64_t row = group_row(group);
@@ -84,7 +84,7 @@ __global__ void __launch_bounds__(1024) norm_fwd_kernel(NormParams<T> p, int gro
 }
 
 template <class T>
-__global__ void __launch_bounds__(1024) norm_bwd_input_kernel(NormParams<T> p, int group) {
+__global__ void __launch_bounds__(detail::kMaxRowThreads) norm_bwd_input_kernel(NormParams<T> p, int group) {
   using A = opmath_t<T>;
   __shared__ A smem[32];
   const int64_t row = group_row(group);

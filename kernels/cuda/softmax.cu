@@ -50,8 +50,9 @@ __device__ __forceinline__ A softmax_value(A v, A M, A S, bool log) {
 }
 
 template <class T>
-__global__ void __launch_bounds__(1024) softmax_fwd_rows(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
-                                                         int64_t n, int64_t inner, int group, bool log) {
+__global__ void __launch_bounds__(detail::kMaxRowThreads)
+    softmax_fwd_rows(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n, int64_t inner, int group,
+                     bool log) {
   using A = opmath_t<T>;
   __shared__ A smem[32];
   const int64_t row = group_row(group);
@@ -99,7 +100,7 @@ __device__ __forceinline__ A backward_value(A g, A y, A sum, bool log) {
 }
 
 template <class T>
-__global__ void __launch_bounds__(1024)
+__global__ void __launch_bounds__(detail::kMaxRowThreads)
     softmax_bwd_rows(const T* __restrict__ g, const T* __restrict__ y, T* __restrict__ gi, int64_t rows, int64_t n,
                      int64_t inner, int group, bool log) {
   using A = opmath_t<T>;

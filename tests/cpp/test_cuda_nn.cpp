@@ -1,8 +1,8 @@
 // The model ops (include/iccrt/ops/nn.hpp) on CUDA tensors against the same ops on CPU tensors, which
 // tests/cpp/test_nn_*.cpp check against float64 references. Same input values on both devices; every output
 // (values, saved statistics, gradients, indices) compared element by element with per-dtype tolerances that
-// allow for a different summation order. Shapes are odd and cover each kernel's launch shapes (warp / block /
-// 1024-thread rows, the column layout of softmax, partial attention tiles, causal masks with tq != tk), and
+// allow for a different summation order. Shapes are odd and cover each kernel's launch shapes (32, 256 and
+// 512-thread row groups, the column layout of softmax, partial attention tiles, causal masks with tq != tk), and
 // inputs include non-contiguous views. Compiled only in CUDA builds; every test skips visibly without a GPU.
 #include <gtest/gtest.h>
 
@@ -82,7 +82,7 @@ TEST(CudaNn, SoftmaxAndLogSoftmax) {
     Shape shape;
     int64_t dim;
   };
-  // rows of 33 (a warp per row), 1500 (256 threads), 9000 (1024 threads); inner > 1 with few columns (row
+  // rows of 33 (a warp per row), 1500 (256 threads), 9000 (512 threads); inner > 1 with few columns (row
   // layout, strided) and with many (column layout); a leading size-1 dim.
   const std::vector<Case> cases = {{{7, 33}, -1},     {{5, 1500}, 1},     {{3, 9000}, -1},   {{4, 37, 6}, 1},
                                    {{2, 50, 700}, 1}, {{96, 20, 400}, 1}, {{1, 5, 3, 2}, 0}, {{6, 1}, 1}};
