@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "iccrt/core/generator.hpp"
+#include "iccrt/autograd/functions.hpp"
 #include "iccrt/ops/matmul.hpp"
 
 #ifdef ICCRT_BENCH_HAVE_OPENBLAS

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "iccrt/core/generator.hpp"
+#include "iccrt/autograd/functions.hpp"
 #include "iccrt/ops/elementwise.hpp"
 
 #ifdef _OPENMP

@@ -1,6 +1,8 @@
 // Tensor metadata and views. Nothing here touches element data; copies live in src/ops/copy.cpp.
 #include "iccrt/core/tensor.hpp"
 
+#include "src/core/autograd_hook.hpp"
+
 #include <algorithm>
 #include <optional>
 #include <ostream>
@@ -167,13 +169,13 @@ Tensor Tensor::view(Shape shape) const {
   auto st = view_strides(shape_, strides_, shape);
   ICCRT_CHECK_SHAPE(st.has_value(), "view(", shape, ") is not compatible with the memory layout of a tensor of shape ",
                     shape_, " and strides ", strides_, "; use reshape() to copy");
-  return Tensor(storage_, std::move(shape), std::move(*st), offset_, dtype_);
+  return detail::record_view(*this, Tensor(storage_, std::move(shape), std::move(*st), offset_, dtype_), {});
 }
 
 Tensor Tensor::reshape(Shape shape) const {
   check_defined(*this, "reshape()");
   shape = infer_shape(std::move(shape), numel());
-  if (auto st = view_strides(shape_, strides_, shape)) return Tensor(storage_, shape, std::move(*st), offset_, dtype_);
+  if (auto st = view_strides(shape_, strides_, shape)) return detail::record_view(*this, Tensor(storage_, shape, std::move(*st), offset_, dtype_), {});
   return contiguous().view(std::move(shape));
 }
 
@@ -190,7 +192,9 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
     ns[i] = shape_[d];
     nst[i] = strides_[d];
   }
-  return Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_);
+  detail::ViewRecord r{detail::ViewKind::Permute};
+  for (int64_t d : dims) r.perm.push_back(wrap_dim(d, dim()));
+  return detail::record_view(*this, Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_), r);
 }
 
 Tensor Tensor::transpose(int64_t a, int64_t b) const {
@@ -205,7 +209,10 @@ Tensor Tensor::transpose(int64_t a, int64_t b) const {
   Shape ns = shape_, nst = strides_;
   std::swap(ns[a], ns[b]);
   std::swap(nst[a], nst[b]);
-  return Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_);
+  detail::ViewRecord r{detail::ViewKind::Permute};
+  for (int64_t d = 0; d < dim(); ++d) r.perm.push_back(d);
+  std::swap(r.perm[a], r.perm[b]);
+  return detail::record_view(*this, Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_), r);
 }
 
 Tensor Tensor::t() const {
@@ -223,7 +230,8 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
                     start, " + ", length, ") is out of bounds for dimension ", d, " of size ", n);
   Shape ns = shape_;
   ns[d] = length;
-  return Tensor(storage_, std::move(ns), strides_, offset_ + start * strides_[d], dtype_);
+  return detail::record_view(*this, Tensor(storage_, std::move(ns), strides_, offset_ + start * strides_[d], dtype_),
+                             {detail::ViewKind::Slice, d, start, start + length, 1, {}});
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
@@ -240,7 +248,9 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Shape ns = shape_, nst = strides_;
   ns[d] = (end - start + step - 1) / step;
   nst[d] = strides_[d] * step;
-  return Tensor(storage_, std::move(ns), std::move(nst), offset_ + start * strides_[d], dtype_);
+  return detail::record_view(*this,
+                             Tensor(storage_, std::move(ns), std::move(nst), offset_ + start * strides_[d], dtype_),
+                             {detail::ViewKind::Slice, d, start, end, step, {}});
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
@@ -254,7 +264,9 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape ns = shape_, nst = strides_;
   ns.erase(ns.begin() + d);
   nst.erase(nst.begin() + d);
-  return Tensor(storage_, std::move(ns), std::move(nst), offset_ + index * strides_[d], dtype_);
+  return detail::record_view(*this,
+                             Tensor(storage_, std::move(ns), std::move(nst), offset_ + index * strides_[d], dtype_),
+                             {detail::ViewKind::Select, d, index, 0, 1, {}});
 }
 
 Tensor Tensor::expand(Shape shape) const {
@@ -278,7 +290,8 @@ Tensor Tensor::expand(Shape shape) const {
     nst[i] = (shape[i] == old) ? strides_[i - lead] : 0;
   }
   shape_numel(shape);
-  return Tensor(storage_, std::move(shape), std::move(nst), offset_, dtype_);
+  return detail::record_view(*this, Tensor(storage_, std::move(shape), std::move(nst), offset_, dtype_),
+                             {detail::ViewKind::Expand});
 }
 
 Tensor Tensor::squeeze() const {
@@ -289,7 +302,7 @@ Tensor Tensor::squeeze() const {
       ns.push_back(shape_[i]);
       nst.push_back(strides_[i]);
     }
-  return Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_);
+  return detail::record_view(*this, Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_), {});
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -303,7 +316,7 @@ Tensor Tensor::squeeze(int64_t d) const {
   Shape ns = shape_, nst = strides_;
   ns.erase(ns.begin() + d);
   nst.erase(nst.begin() + d);
-  return Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_);
+  return detail::record_view(*this, Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_), {});
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -314,11 +327,13 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   const int64_t st = d < dim() ? shape_[d] * strides_[d] : 1;
   ns.insert(ns.begin() + d, 1);
   nst.insert(nst.begin() + d, st);
-  return Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_);
+  return detail::record_view(*this, Tensor(storage_, std::move(ns), std::move(nst), offset_, dtype_), {});
 }
 
 Tensor Tensor::as_strided(Shape shape, Shape strides, int64_t offset) const {
   check_defined(*this, "as_strided()");
+  ICCRT_CHECK_VALUE(!detail::records(*this), "as_strided is not differentiable; call it on a detach()ed tensor or "
+                                             "under no_grad");
   ICCRT_CHECK_VALUE(shape.size() == strides.size(), "as_strided: shape ", shape, " and strides ", strides,
                     " differ in length");
   ICCRT_CHECK_VALUE(offset >= 0, "as_strided: negative offset ", offset);

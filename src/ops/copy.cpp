@@ -4,6 +4,7 @@
 // then scatters it into the destination's layout on the destination device if that layout is not contiguous.
 #include <cmath>
 
+#include "src/core/autograd_hook.hpp"
 #include "src/ops/op_common.hpp"
 
 namespace iccrt {
@@ -28,7 +29,7 @@ Tensor Tensor::contiguous() const {
 Tensor Tensor::clone() const {
   Tensor out = empty(shape_, TensorOptions(dtype_, device()));
   copy_same_device(out, *this);
-  return out;
+  return detail::record_copy(*this, std::move(out), "CloneBackward");
 }
 
 Tensor Tensor::to(Device device) const { return to(device, dtype_); }
@@ -37,16 +38,21 @@ Tensor Tensor::to(DType dtype) const { return to(device(), dtype); }
 Tensor Tensor::to(Device device, DType dtype) const {
   if (device == this->device() && dtype == dtype_) return *this;
   Tensor out = empty(shape_, TensorOptions(dtype, device));
-  out.copy_(*this);
-  return out;
+  {
+    autograd::NoGradGuard raw;
+    out.copy_(*this);
+  }
+  return detail::record_copy(*this, std::move(out), "ToCopyBackward");
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   ICCRT_CHECK(defined() && src.defined(), "copy_: undefined tensor");
+  detail::check_inplace(*this, src, "copy_");
   // broadcast_shapes raises with both shapes when they do not broadcast at all.
   ICCRT_CHECK_SHAPE(broadcast_shapes(shape_, src.shape()) == shape_, "copy_: source shape ", src.shape(),
                     " cannot be broadcast to destination shape ", shape_);
   if (numel() == 0) return *this;
+  storage_->bump_version();
   const Device dd = device(), sd = src.device();
   if (dd == sd) {
     copy_same_device(*this, src);
@@ -63,7 +69,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::fill_(Scalar value) {
   ICCRT_CHECK(defined(), "fill_ on an undefined tensor");
   detail::check_scalar_fits("fill_", dtype_, value);
+  detail::check_inplace(*this, Tensor(), "fill_");
   if (numel() == 0) return *this;
+  storage_->bump_version();
   const auto args = detail::elementwise_args(*this, {});
   detail::run_on(
       device(), [&] { kernels::cpu::fill(args, value); }, [&](void* s) { kernels::cuda::fill(args, value, s); });

@@ -5,7 +5,7 @@
 
 #include "src/ops/op_common.hpp"
 
-namespace iccrt {
+namespace iccrt::ops {
 namespace {
 
 using kernels::BinaryOp;
@@ -77,6 +77,7 @@ Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b) {
   ICCRT_CHECK_SHAPE(broadcast_shapes(a.shape(), b.shape()) == a.shape(), binary_name(op),
                     "_: the result of broadcasting ", a.shape(), " with ", b.shape(),
                     " does not fit the in-place output shape ", a.shape());
+  a.storage()->bump_version();
   binary_into(op, a, a, b);
   return a;
 }
@@ -124,6 +125,7 @@ void scalar_into(BinaryOp op, const Tensor& out, const Tensor& x_in, Scalar s, b
 Tensor& scalar_inplace(BinaryOp op, Tensor& a, Scalar s) {
   check_binary_dtype(op, a.dtype());
   check_scalar(op, a.dtype(), s);
+  a.storage()->bump_version();
   scalar_into(op, a, a, s, false);
   return a;
 }
@@ -219,14 +221,4 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor operator-(const Tensor& a) { return neg(a); }
-Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, Scalar b) { return add(a, b); }
-Tensor operator-(const Tensor& a, Scalar b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, Scalar b) { return mul(a, b); }
-Tensor operator/(const Tensor& a, Scalar b) { return div(a, b); }
-
-}  // namespace iccrt
+}  // namespace iccrt::ops

@@ -4,6 +4,7 @@
 
 #include "iccrt/core/generator.hpp"
 #include "kernels/common/philox.hpp"
+#include "src/core/autograd_hook.hpp"
 #include "src/ops/op_common.hpp"
 
 namespace iccrt {
@@ -77,8 +78,10 @@ std::mutex& generator_mutex() {
 
 Tensor& random_fill(Tensor& t, bool normal, double a, double b, Generator* gen, const char* what) {
   dispatch_floating(t.dtype(), what, [](auto) {});
+  detail::check_inplace(t, Tensor(), what);
   const int64_t n = t.numel();
   if (n == 0) return t;
+  t.storage()->bump_version();
   const bool dbl = t.dtype() == DType::Float64;
   uint64_t seed, offset;
   {

@@ -8,8 +8,12 @@
 
 namespace iccrt {
 namespace {
-
 std::atomic<bool> g_allow_tf32{false};
+}  // namespace
+}  // namespace iccrt
+
+namespace iccrt::ops {
+namespace {
 
 // How one operand (already expanded to batch dims + [rows, cols]) is handed to GEMM.
 struct MatrixOperand {
@@ -63,8 +67,14 @@ MatrixOperand prepare(const Tensor& x) {
 
 }  // namespace
 
+}  // namespace iccrt
+
+namespace iccrt {
 void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
 bool allow_tf32() { return g_allow_tf32; }
+}  // namespace iccrt
+
+namespace iccrt::ops {
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const Device dev = detail::common_device("matmul", {&a_in, &b_in});
@@ -134,4 +144,4 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   return matmul(a, b);
 }
 
-}  // namespace iccrt
+}  // namespace iccrt::ops

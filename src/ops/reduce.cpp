@@ -5,7 +5,7 @@
 
 #include "src/ops/op_common.hpp"
 
-namespace iccrt {
+namespace iccrt::ops {
 namespace {
 
 using kernels::ReduceKind;
@@ -146,4 +146,4 @@ Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) { return min(x, dim, k
 Tensor argmax(const Tensor& x) { return max(x.reshape({-1}), 0, false).second; }
 Tensor argmin(const Tensor& x) { return min(x.reshape({-1}), 0, false).second; }
 
-}  // namespace iccrt
+}  // namespace iccrt::ops

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "iccrt/core/error.hpp"
+#include "iccrt/autograd/functions.hpp"
 #include "iccrt/ops/elementwise.hpp"
 #include "test_util.hpp"
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "iccrt/core/error.hpp"
+#include "iccrt/autograd/functions.hpp"
 #include "iccrt/ops/matmul.hpp"
 #include "test_util.hpp"
 

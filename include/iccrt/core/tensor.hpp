@@ -3,6 +3,8 @@
 // Views (view, reshape when possible, permute, transpose, narrow, slice, select, expand, squeeze, unsqueeze)
 // share storage; contiguous(), clone() and to() copy when they must.
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -14,6 +16,11 @@
 #include "iccrt/core/storage.hpp"
 
 namespace iccrt {
+
+namespace autograd {
+struct AutogradMeta;
+class Node;
+}  // namespace autograd
 
 using Shape = std::vector<int64_t>;
 constexpr int kMaxDims = 12;  // tensors have at most this many dimensions
@@ -27,6 +34,9 @@ struct TensorOptions {
   TensorOptions(DType t, Device d) : dtype(t), device(d) {}
 };
 
+// Note [Tensor identity]: a Tensor is a handle. Copies of a handle are the same variable for autograd (they
+// share requires_grad, .grad and the graph position, held in AutogradMeta); views and op results are new
+// variables. Give a tensor requires_grad before taking copies of it that should see it (as for parameters).
 class ICCRT_API Tensor {
  public:
   Tensor() = default;  // undefined tensor: defined() is false, most methods raise
@@ -81,6 +91,33 @@ class ICCRT_API Tensor {
   Tensor& fill_(Scalar value);
   Tensor& zero_() { return fill_(0); }
 
+  // ---- autograd (src/autograd/tensor_autograd.cpp; see include/iccrt/autograd/) ----
+  bool requires_grad() const;
+  // Leaf tensors of a floating dtype only (DTypeError otherwise; ValueError on a non-leaf).
+  Tensor& set_requires_grad(bool requires_grad = true);
+  bool is_leaf() const;                                    // no grad_fn: created by the user, not by a recorded op
+  const std::shared_ptr<autograd::Node>& grad_fn() const;  // null for leaves
+  uint32_t output_nr() const;                              // which output of grad_fn this tensor is
+  Tensor grad() const;                                     // undefined until a backward pass reaches it
+  void set_grad(const Tensor& grad);                       // same shape, dtype and device (or undefined)
+  // The same data without history: shares storage, requires_grad false.
+  Tensor detach() const;
+  // Accumulates d(this)/d(leaf) * gradient into every leaf's .grad. gradient may be omitted for one-element
+  // tensors (1 is used). retain_graph keeps the saved tensors for another backward.
+  void backward() const;
+  void backward(const Tensor& gradient, bool retain_graph = false) const;
+  void retain_grad() const;  // also fill .grad of this non-leaf
+  // fn(grad) runs when this tensor's gradient is computed; a defined return value replaces the gradient.
+  // Returns a handle for remove_hook.
+  int64_t register_hook(std::function<Tensor(const Tensor&)> fn) const;
+  void remove_hook(int64_t handle) const;
+  // Leaves only: fn(tensor) runs after the gradient has been accumulated into .grad (data parallel starts its
+  // bucket all-reduce on these).
+  int64_t register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn) const;
+  int64_t version() const;  // in-place writes to the storage so far
+  const std::shared_ptr<autograd::AutogradMeta>& autograd_meta() const { return autograd_; }
+  std::shared_ptr<autograd::AutogradMeta>& mutable_autograd_meta() { return autograd_; }
+
   // ---- element access (slow path; for tests, printing and .item()) ----
   Scalar item() const;  // one-element tensors only
   template <class T>
@@ -94,6 +131,7 @@ class ICCRT_API Tensor {
   Shape shape_, strides_;
   int64_t offset_ = 0;
   DType dtype_ = DType::Float32;
+  std::shared_ptr<autograd::AutogradMeta> autograd_;
 };
 
 ICCRT_API std::ostream& operator<<(std::ostream& os, const Tensor& t);

@@ -4,7 +4,7 @@
 // Floating-only ops (exp, log, sqrt, tanh, ...) on integer tensors raise DTypeError.
 #include "iccrt/core/tensor.hpp"
 
-namespace iccrt {
+namespace iccrt::ops {
 
 // ---- unary ----
 ICCRT_API Tensor neg(const Tensor& x);
@@ -65,14 +65,4 @@ ICCRT_API Tensor& mul_(Tensor& a, Scalar b);
 // cond ? a : b, all three broadcast together; cond must be bool, a and b share a dtype.
 ICCRT_API Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
-ICCRT_API Tensor operator-(const Tensor& a);
-ICCRT_API Tensor operator+(const Tensor& a, const Tensor& b);
-ICCRT_API Tensor operator-(const Tensor& a, const Tensor& b);
-ICCRT_API Tensor operator*(const Tensor& a, const Tensor& b);
-ICCRT_API Tensor operator/(const Tensor& a, const Tensor& b);
-ICCRT_API Tensor operator+(const Tensor& a, Scalar b);
-ICCRT_API Tensor operator-(const Tensor& a, Scalar b);
-ICCRT_API Tensor operator*(const Tensor& a, Scalar b);
-ICCRT_API Tensor operator/(const Tensor& a, Scalar b);
-
-}  // namespace iccrt
+}  // namespace iccrt::ops

@@ -6,7 +6,7 @@
 
 #include "iccrt/core/tensor.hpp"
 
-namespace iccrt {
+namespace iccrt::ops {
 
 ICCRT_API Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 ICCRT_API Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);  // floating only
@@ -24,4 +24,4 @@ ICCRT_API Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
 ICCRT_API Tensor argmax(const Tensor& x);  // over the flattened tensor
 ICCRT_API Tensor argmin(const Tensor& x);
 
-}  // namespace iccrt
+}  // namespace iccrt::ops
