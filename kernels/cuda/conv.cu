@@ -213,8 +213,11 @@ void run_best(const ConvArgs& g, const ConvDescs& descs, cudaStream_t s, const c
   constexpr int kMaxAlgos = 16;
   Perf perfs[kMaxAlgos];
   int count = 0;
+  // Rank under the dtype's math (an earlier pass may have left another algorithm's math on the descriptor).
+  ICCRT_CUDNN_CHECK(cudnnSetConvolutionMathType(descs.conv, math_type(g.dtype)), op, ": setting the math type");
   ICCRT_CUDNN_CHECK(find(perfs, kMaxAlgos, &count), op, ": ranking cuDNN ", pass, " algorithms");
   size_t failed_bytes = 0;
+  cudnnStatus_t unsupported = CUDNN_STATUS_SUCCESS;
   for (int i = 0; i < count; ++i) {
     const Perf& perf = perfs[i];
     if (perf.status != CUDNN_STATUS_SUCCESS) continue;
@@ -235,9 +238,14 @@ void run_best(const ConvArgs& g, const ConvDescs& descs, cudaStream_t s, const c
     }
     const cudnnStatus_t st = run(perf.algo, ws, bytes);
     if (ws != nullptr) ICCRT_CUDA_CHECK(cudaFreeAsync(ws, s), op, ": freeing the cuDNN workspace");
+    if (st == CUDNN_STATUS_NOT_SUPPORTED) {  // ranked but refused at run time: nothing was queued, try the next
+      unsupported = st;
+      continue;
+    }
     ICCRT_CUDNN_CHECK(st, op, ": running the ", pass, " convolution (algorithm ", static_cast<int>(perf.algo), ")");
     return;
   }
+  ICCRT_CUDNN_CHECK(unsupported, op, ": every ranked ", pass, " algorithm was refused at run time");
   ICCRT_CHECK(failed_bytes == 0, op, ": out of GPU memory for the cuDNN ", pass, " workspace (", failed_bytes,
               " bytes for the last algorithm tried)");
   ICCRT_CHECK(false, op, ": cuDNN offers no ", pass, " algorithm for input [", g.n, ", ", g.c, ", ", g.h, ", ", g.w,
