@@ -5,7 +5,8 @@
 //
 // Window rule, as in PyTorch: positions outside the input (padding, or the ragged last window of ceil_mode) are
 // skipped; the maximum starts at -inf with the index of the window's first valid position, and a value replaces
-// it when it is greater or NaN (NaN propagates).
+// it when it is greater or NaN (NaN propagates). As in kernels/cpu/pool.cpp (Note [Max pool ties and NaN]), a
+// window lying wholly in the padding (possible with dilation) gives -inf and index -1.
 #include "kernels/cuda/nn_common.cuh"
 #include "kernels/cuda/nn_kernels.hpp"
 
@@ -44,7 +45,7 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     detail::store(out, o, best);
-    indices[o] = best_at < 0 ? 0 : best_at;  // an all-padding window (the ops layer's geometry rules it out)
+    indices[o] = best_at;  // -1: a window wholly in the padding (output -inf), skipped by the backward
   }
 }
 
