@@ -11,9 +11,9 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   openmpi-bin libopenmpi-dev libcli11-dev
 )
-PIP_PACKAGES=(numpy pybind11 pytest scikit-build-core)
+PIP_PACKAGES=(numpy pybind11 pytest scikit-build-core safetensors)
 # module name for each pip package, to check what is importable
-PIP_MODULES=(numpy pybind11 pytest scikit_build_core)
+PIP_MODULES=(numpy pybind11 pytest scikit_build_core safetensors)
 
 missing_apt=()
 for p in "${APT_PACKAGES[@]}"; do

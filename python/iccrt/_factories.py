@@ -25,6 +25,13 @@ _NUMPY_OF = {
 }
 
 
+def _requires_grad(t, requires_grad):
+    """t with requires_grad set when asked (floating dtypes only, as torch)."""
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
 def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
@@ -55,28 +62,28 @@ def _scalar_dtype(value):
     raise TypeError(f"expected a number (bool, int or float), got {type(value).__name__}")
 
 
-def empty(*size, dtype=None, device=None):
+def empty(*size, dtype=None, device=None, requires_grad=False):
     """Uninitialised tensor of the given size."""
-    return _C._empty(_size(size), _dtype(dtype), _device(device))
+    return _requires_grad(_C._empty(_size(size), _dtype(dtype), _device(device)), requires_grad)
 
 
-def zeros(*size, dtype=None, device=None):
-    return _C._zeros(_size(size), _dtype(dtype), _device(device))
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _requires_grad(_C._zeros(_size(size), _dtype(dtype), _device(device)), requires_grad)
 
 
-def ones(*size, dtype=None, device=None):
-    return _C._ones(_size(size), _dtype(dtype), _device(device))
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _requires_grad(_C._ones(_size(size), _dtype(dtype), _device(device)), requires_grad)
 
 
-def full(size, fill_value, *, dtype=None, device=None):
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """A tensor of `size` filled with `fill_value`; dtype inferred from the value when not given."""
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     dt = _scalar_dtype(fill_value) if dtype is None else _as_dtype(dtype)
-    return _C._full(_size((size,)), fill_value, dt, _device(device))
+    return _requires_grad(_C._full(_size((size,)), fill_value, dt, _device(device)), requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None):
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     """Values from start (default 0) up to but excluding end, step apart. int64 when all arguments are ints."""
     if end is None:
         start, end = 0, start
@@ -84,57 +91,60 @@ def arange(start, end=None, step=1, *, dtype=None, device=None):
         ints = all(isinstance(v, (builtins.int, np.integer)) and not isinstance(v, builtins.bool)
                    for v in (start, end, step))
         dtype = _C.int64 if ints else _C.float32
-    return _C._arange(start, end, step, _as_dtype(dtype), _device(device))
+    return _requires_grad(_C._arange(start, end, step, _as_dtype(dtype), _device(device)), requires_grad)
 
 
-def rand(*size, generator=None, dtype=None, device=None):
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform on [0, 1); reproducible with iccrt.manual_seed or generator=iccrt.Generator(seed)."""
-    return _C._rand(_size(size), _dtype(dtype), _device(device), generator)
+    return _requires_grad(_C._rand(_size(size), _dtype(dtype), _device(device), generator), requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None):
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal; reproducible with iccrt.manual_seed or generator=iccrt.Generator(seed)."""
-    return _C._randn(_size(size), _dtype(dtype), _device(device), generator)
+    return _requires_grad(_C._randn(_size(size), _dtype(dtype), _device(device), generator), requires_grad)
 
 
 def _like(input, dtype, device):
     return list(input.shape), _dtype(dtype, input.dtype), input.device if device is None else _as_device(device)
 
 
-def empty_like(input, *, dtype=None, device=None):
-    return _C._empty(*_like(input, dtype, device))
+def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+    return _requires_grad(_C._empty(*_like(input, dtype, device)), requires_grad)
 
 
-def zeros_like(input, *, dtype=None, device=None):
-    return _C._zeros(*_like(input, dtype, device))
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+    return _requires_grad(_C._zeros(*_like(input, dtype, device)), requires_grad)
 
 
-def ones_like(input, *, dtype=None, device=None):
-    return _C._ones(*_like(input, dtype, device))
+def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+    return _requires_grad(_C._ones(*_like(input, dtype, device)), requires_grad)
 
 
-def full_like(input, fill_value, *, dtype=None, device=None):
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
     shape, dt, dev = _like(input, dtype, device)
-    return _C._full(shape, fill_value, dt, dev)
+    return _requires_grad(_C._full(shape, fill_value, dt, dev), requires_grad)
 
 
-def rand_like(input, *, generator=None, dtype=None, device=None):
-    return _C._rand(*_like(input, dtype, device), generator)
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    return _requires_grad(_C._rand(*_like(input, dtype, device), generator), requires_grad)
 
 
-def randn_like(input, *, generator=None, dtype=None, device=None):
-    return _C._randn(*_like(input, dtype, device), generator)
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False):
+    return _requires_grad(_C._randn(*_like(input, dtype, device), generator), requires_grad)
 
 
-def tensor(data, *, dtype=None, device=None):
+def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data`: nested lists / tuples of numbers, a number, a NumPy array or a tensor.
 
     Without `dtype`: NumPy arrays keep their dtype; Python data infers bool, int64 (ints) or float32 (floats).
     """
     device = _device(device)
     if isinstance(data, Tensor):
-        t = data.to(dtype=_dtype(dtype, data.dtype), device=device)
-        return t.clone() if t is data else t  # to() returns the tensor itself when nothing changes
+        src = data.detach()  # a new leaf, as torch.tensor(t): no history
+        t = src.to(dtype=_dtype(dtype, data.dtype), device=device)
+        if t._storage_ptr() == src._storage_ptr():  # to() returns the same data when nothing changes
+            t = t.clone()
+        return _requires_grad(t, requires_grad)
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
         inferred = None  # keep NumPy's dtype
@@ -162,4 +172,4 @@ def tensor(data, *, dtype=None, device=None):
         arr = arr.copy(order="C")  # (np.ascontiguousarray would turn 0-d into 1-d)
     t = _C.from_numpy(arr)  # TypeError for NumPy dtypes iccrt has no match for
     t = t.clone() if target is None or t.dtype == target else t._to(_CPU, target)
-    return t if device == _CPU else t._to(device, t.dtype)
+    return _requires_grad(t if device == _CPU else t._to(device, t.dtype), requires_grad)

@@ -12,4 +12,6 @@ PYBIND11_MODULE(_C, m) {
   init_numpy(m, cls);
   init_dlpack(m, cls);
   init_distributed(m);
+  init_autograd(m, cls);
+  init_nn(m);
 }

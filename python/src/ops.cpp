@@ -1,6 +1,7 @@
 // Math: iccrt.<op>(...) functions, the same ops as Tensor methods, and the Python operators.
 // Every op releases the GIL while it runs.
 #include "bindings.hpp"
+#include "iccrt/autograd/functions.hpp"
 #include "iccrt/ops/elementwise.hpp"
 #include "iccrt/ops/matmul.hpp"
 #include "iccrt/ops/reduce.hpp"

@@ -19,6 +19,8 @@ py::class_<Tensor> init_tensor(py::module_& m) {
   using nogil = py::call_guard<py::gil_scoped_release>;
   py::class_<Tensor> cls(m, "Tensor");
   cls.attr("__module__") = "iccrt";
+  // Tensor(t): another handle to the same variable (Note [Tensor identity]); nn.Parameter subclasses build on it.
+  cls.def(py::init([](const Tensor& t) { return t; }), py::arg("data"));
 
   // ---- attributes ----
   cls.def("_shape", [](const Tensor& t) { return to_tuple(t.shape()); })
