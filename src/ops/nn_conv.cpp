@@ -200,9 +200,10 @@ ConvGrads conv2d_backward(const Tensor& grad_out, const Tensor& x_in, const Tens
   } else {
     const Tensor gy = gy4.contiguous(), x = x4.contiguous(), w = weight.contiguous();
     const TensorOptions opts(dtype, dev);
-    if (need[0]) r.grad_input = zeros(x.shape(), opts);
-    if (need[1]) r.grad_weight = zeros(w.shape(), opts);
-    if (need[2]) r.grad_bias = zeros({g.o}, opts);
+    // The kernel writes every gradient it is given (cuDNN with beta = 0).
+    if (need[0]) r.grad_input = empty(x.shape(), opts);
+    if (need[1]) r.grad_weight = empty(w.shape(), opts);
+    if (need[2]) r.grad_bias = empty({g.o}, opts);
     detail::run_on(
         dev, [] {},  // CPU tensors took the branch above
         [&](void* stream) {
