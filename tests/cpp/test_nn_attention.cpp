@@ -144,7 +144,8 @@ TEST(NnAttention, ShapesAndBlockEdges) {
   // D != Dv, odd head sizes, no leading dims.
   const std::vector<Case> cases = {{{2, 3}, 1, 1, 8, 8},       {{2, 3}, 7, 7, 16, 16}, {{2, 3}, 65, 65, 32, 24},
                                    {{1, 2}, 130, 130, 64, 64}, {{2}, 5, 70, 16, 8},    {{2}, 70, 33, 8, 17},
-                                   {{3}, 64, 64, 64, 64},      {{}, 13, 9, 5, 3},      {{2, 1}, 129, 200, 9, 40}};
+                                   {{3}, 64, 64, 64, 64},      {{}, 13, 9, 5, 3},      {{2, 1}, 129, 200, 9, 40},
+                                   {{1, 2}, 256, 256, 64, 64}};  // the last: a GPT head
   for (const auto& c : cases)
     for (bool causal : {false, true})
       for (DType t : {DType::Float32, DType::Float64}) check_case(c, t, causal, rng);
