@@ -233,7 +233,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 # ---- convolution and pooling ---------------------------------------------------------------------------------
 
 
-def _conv_padding(padding, weight, dilation, stride):
+def _conv_padding(padding, kernel, dilation, stride):
+    """(pad_h, pad_w) from an int, a pair, "valid" or "same" (kernel: (kh, kw); dilation, stride: pairs)."""
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0)
@@ -241,7 +242,7 @@ def _conv_padding(padding, weight, dilation, stride):
             if stride != (1, 1):
                 raise ValueError("conv2d: padding='same' needs stride 1")
             pads = []
-            for k, d in zip(weight.shape[-2:], dilation):
+            for k, d in zip(kernel, dilation):
                 total = d * (k - 1)
                 if total % 2:
                     raise ValueError(f"conv2d: padding='same' needs an odd effective kernel size, got "
@@ -256,7 +257,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation), NCHW: input [N, C, H, W], weight [O, C / groups, kh, kw], bias [O]."""
     stride = _pair(stride, "conv2d: stride")
     dilation = _pair(dilation, "conv2d: dilation")
-    pad = _conv_padding(padding, weight, dilation, stride)
+    if weight.dim() != 4:
+        raise ValueError(f"conv2d: weight must be 4-D [out, in / groups, kh, kw], got shape {list(weight.shape)}")
+    pad = _conv_padding(padding, tuple(weight.shape[-2:]), dilation, stride)
     return _C.conv2d(input, weight, bias, stride, pad, dilation, int(groups))
 
 

@@ -30,6 +30,7 @@ class Conv2d(Module):
         self.stride = F._pair(stride, "Conv2d: stride")
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "Conv2d: padding")
         self.dilation = F._pair(dilation, "Conv2d: dilation")
+        F._conv_padding(self.padding, self.kernel_size, self.dilation, self.stride)  # ValueError now, not at forward
         self.groups = groups
         kh, kw = self.kernel_size
         self.weight = Parameter(_factories.empty(out_channels, in_channels // groups, kh, kw, device=device,
