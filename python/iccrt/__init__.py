@@ -42,6 +42,12 @@ from ._factories import (  # noqa: E402
     zeros_like,
 )
 from ._functional import max, min, where  # noqa: E402,A004
+from . import autograd, nn, optim, amp  # noqa: E402
+from .autograd import enable_grad, no_grad, set_grad_enabled  # noqa: E402
+from ._C import is_grad_enabled  # noqa: E402
+from .amp import autocast  # noqa: E402
+from .serialization import load, save  # noqa: E402
+from ._C import cat, stack  # noqa: E402
 from ._tensor import Size  # noqa: E402
 from ._C import (  # noqa: E402
     abs,

@@ -21,6 +21,15 @@ struct HookHandle {
   void remove() { tensor.remove_hook(id); }
 };
 
+// A Python callable that C++ may drop on any thread, with or without the GIL (the engine frees nodes with the
+// GIL released), so its last reference is released under the GIL.
+std::shared_ptr<py::function> hold(py::function fn) {
+  return std::shared_ptr<py::function>(new py::function(std::move(fn)), [](py::function* f) {
+    py::gil_scoped_acquire gil;
+    delete f;
+  });
+}
+
 py::object optional_tensor(const Tensor& t) { return t.defined() ? py::cast(t) : py::none(); }
 
 TensorList tensors_from(const py::sequence& seq, const char* what) {
@@ -42,7 +51,7 @@ py::list to_list(const TensorList& ts) {
 
 // Calls a Python backward(*grads) with the GIL held and converts its result to one gradient per input.
 autograd::BackwardFn python_backward(py::function fn, std::string name, size_t num_inputs) {
-  auto holder = std::make_shared<py::function>(std::move(fn));
+  auto holder = hold(std::move(fn));
   return [holder, name, num_inputs](const TensorList& grads) {
     py::gil_scoped_acquire gil;
     py::tuple args(grads.size());
@@ -101,7 +110,7 @@ void init_autograd(py::module_& m, py::class_<Tensor>& cls) {
                              [](const Tensor& t) { return t.autograd_meta() && t.autograd_meta()->retains_grad; })
       .def("register_hook",
            [](const Tensor& t, py::function fn) {
-             auto holder = std::make_shared<py::function>(std::move(fn));
+             auto holder = hold(std::move(fn));
              const int64_t id = t.register_hook([holder](const Tensor& g) {
                py::gil_scoped_acquire gil;
                py::object r = (*holder)(g);
@@ -110,7 +119,7 @@ void init_autograd(py::module_& m, py::class_<Tensor>& cls) {
              return HookHandle{t, id};
            })
       .def("register_post_accumulate_grad_hook", [](const Tensor& t, py::function fn) {
-        auto holder = std::make_shared<py::function>(std::move(fn));
+        auto holder = hold(std::move(fn));
         const int64_t id = t.register_post_accumulate_grad_hook([holder](const Tensor& p) {
           py::gil_scoped_acquire gil;
           (*holder)(p);

@@ -76,7 +76,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (!bias.defined()) return y;
   ICCRT_CHECK_SHAPE(bias.dim() == 1 && bias.size(0) == weight.size(0), "linear: bias must have shape [",
                     weight.size(0), "], got ", bias.shape());
-  return add(y, bias);
+  // Under autocast the bias joins the product in its dtype (recorded: its gradient still arrives in float32).
+  return add(y, autocast_lower(bias));
 }
 
 Tensor embedding(const Tensor& indices, const Tensor& weight, int64_t padding_idx) {
