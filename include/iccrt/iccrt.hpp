@@ -23,3 +23,5 @@
 #include "iccrt/nn/functional.hpp"
 #include "iccrt/autograd/autocast.hpp"
 #include "iccrt/io/safetensors.hpp"
+#include "iccrt/nn/nn.hpp"
+#include "iccrt/optim/optim.hpp"

@@ -51,6 +51,10 @@ void adamw_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, cons
   a.weight_decay = p.weight_decay;
   a.step = p.step;
   a.maximize = p.maximize;
+  // In-place writes: a graph that saved one of these tensors must notice (Note [Saved tensors]).
+  param.storage()->bump_version();
+  exp_avg.storage()->bump_version();
+  exp_avg_sq.storage()->bump_version();
   detail::run_on(
       param.device(), [&] { kernels::cpu::adamw_step(a); }, [&](void* s) { kernels::cuda::adamw_step(a, s); });
 }

@@ -34,12 +34,13 @@ def np_sgd(ps, steps, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nestero
     bufs = [None] * len(ps)
     for t in range(steps):
         for i, g in enumerate(grads_for(t)):
+            g = -g if maximize else g  # torch.optim.SGD flips the sign before weight decay
             if weight_decay:
                 g = g + weight_decay * ps[i]
             if momentum:
                 bufs[i] = g.copy() if bufs[i] is None else momentum * bufs[i] + (1 - dampening) * g
                 g = g + momentum * bufs[i] if nesterov else bufs[i]
-            ps[i] = ps[i] + lr * g if maximize else ps[i] - lr * g
+            ps[i] = ps[i] - lr * g
     return ps
 
 

@@ -9,10 +9,10 @@ __all__ = ["SGD"]
 class SGD(Optimizer):
     """Stochastic gradient descent, torch.optim.SGD's update:
 
-        g = grad (+ weight_decay * p)
+        g = grad (-grad with maximize) (+ weight_decay * p)
         buf = g on the first step, then momentum * buf + (1 - dampening) * g
         g = g + momentum * buf (nesterov) or buf (momentum > 0)
-        p = p - lr * g  (p + lr * g with maximize)
+        p = p - lr * g
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
@@ -38,7 +38,7 @@ class SGD(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    g = p.grad
+                    g = -p.grad if maximize else p.grad  # as torch: the sign flips before weight decay
                     if wd != 0:
                         g = g + p * wd
                     if momentum != 0:
@@ -51,8 +51,5 @@ class SGD(Optimizer):
                             buf.mul_(momentum)
                             buf.add_(g * (1.0 - dampening) if dampening != 0 else g)
                         g = g + buf * momentum if nesterov else buf
-                    if maximize:
-                        p.add_(g * lr)
-                    else:
-                        p.sub_(g * lr)
+                    p.sub_(g * lr)
         return loss
