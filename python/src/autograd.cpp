@@ -14,11 +14,18 @@ namespace {
 using autograd::TensorList;
 using nogil = py::call_guard<py::gil_scoped_release>;
 
-// A registered hook; remove() unregisters it (torch.utils.hooks.RemovableHandle).
+// A registered hook; remove() unregisters it (torch.utils.hooks.RemovableHandle). It holds the tensor's autograd
+// state weakly, so a handle kept around does not keep a graph (and its saved activations) alive.
 struct HookHandle {
-  Tensor tensor;
+  std::weak_ptr<autograd::AutogradMeta> meta;
   int64_t id;
-  void remove() { tensor.remove_hook(id); }
+  void remove() {
+    auto m = meta.lock();
+    if (!m) return;
+    m->hooks.erase(id);
+    m->post_accumulate_hooks.erase(id);
+    if (m->grad_fn) m->grad_fn->output_hooks[m->output_nr].erase(id);
+  }
 };
 
 // A Python callable that C++ may drop on any thread, with or without the GIL (the engine frees nodes with the
@@ -116,7 +123,7 @@ void init_autograd(py::module_& m, py::class_<Tensor>& cls) {
                py::object r = (*holder)(g);
                return r.is_none() ? Tensor() : r.cast<Tensor>();
              });
-             return HookHandle{t, id};
+             return HookHandle{t.autograd_meta(), id};
            })
       .def("register_post_accumulate_grad_hook", [](const Tensor& t, py::function fn) {
         auto holder = hold(std::move(fn));
@@ -124,7 +131,7 @@ void init_autograd(py::module_& m, py::class_<Tensor>& cls) {
           py::gil_scoped_acquire gil;
           (*holder)(p);
         });
-        return HookHandle{t, id};
+        return HookHandle{t.autograd_meta(), id};
       });
 
   m.def("is_grad_enabled", &autograd::GradMode::is_enabled);

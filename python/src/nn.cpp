@@ -72,6 +72,9 @@ void init_nn(py::module_& m) {
       [](const Tensor& idx, const Tensor& w, const py::object& padding_idx) {
         int64_t pad = padding_idx.is_none() ? -1 : padding_idx.cast<int64_t>();
         if (pad < 0 && !padding_idx.is_none()) pad += w.size(0);
+        if (!padding_idx.is_none() && (pad < 0 || pad >= w.size(0)))
+          throw py::index_error("embedding: padding_idx " + std::to_string(padding_idx.cast<int64_t>()) +
+                                " is out of range for " + std::to_string(w.size(0)) + " embeddings");
         py::gil_scoped_release release;
         return iccrt::embedding(idx, w, pad);
       },

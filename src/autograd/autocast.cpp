@@ -20,7 +20,7 @@ namespace detail {
 
 Tensor autocast_lower(const Tensor& x) {
   if (!t_state.enabled || !x.defined()) return x;
-  if (x.dtype() != DType::Float32 && x.dtype() != DType::Float64) return x;
+  if (x.dtype() != DType::Float32) return x;  // float64 is left alone, as in torch.autocast
   return x.to(t_state.dtype);
 }
 

@@ -46,6 +46,7 @@ void run(const std::vector<Edge>& roots, TensorList root_grads, bool retain_grap
   NoGradGuard no_grad;
   // Dependencies: how many edges lead into each node reachable from the roots.
   std::unordered_map<Node*, int> deps;
+  std::unordered_map<Node*, std::vector<Node*>> parents;  // only kept for grad(): who feeds into whom
   std::vector<Node*> stack;
   std::unordered_set<Node*> seen;
   std::vector<std::shared_ptr<Node>> keep_alive;  // nodes stay alive while the pass runs even if released
@@ -60,10 +61,25 @@ void run(const std::vector<Edge>& roots, TensorList root_grads, bool retain_grap
     for (const Edge& e : n->next_edges) {
       if (!e.valid()) continue;
       ++deps[e.fn.get()];
+      if (capture) parents[e.fn.get()].push_back(n);
       if (seen.insert(e.fn.get()).second) {
         stack.push_back(e.fn.get());
         keep_alive.push_back(e.fn);
       }
+    }
+  }
+
+  // grad() runs only the nodes that lie above a captured gradient: the rest of the graph is neither computed
+  // nor released, and no hook below the inputs fires.
+  std::unordered_set<Node*> above_capture;
+  if (capture) {
+    std::vector<Node*> todo;
+    for (const auto& [node, slots] : capture->slots) todo.push_back(const_cast<Node*>(node));
+    while (!todo.empty()) {
+      Node* n = todo.back();
+      todo.pop_back();
+      for (Node* p : parents[n])
+        if (above_capture.insert(p).second) todo.push_back(p);
     }
   }
 
@@ -88,11 +104,13 @@ void run(const std::vector<Edge>& roots, TensorList root_grads, bool retain_grap
     buffers.erase(node);
     grads.resize(node->outputs_meta.size());
     // Hooks registered on this node's output tensors see (and may replace) their gradient first.
-    for (auto& [slot, hooks] : node->output_hooks) {
+    // Copied first: a hook may remove itself while it runs.
+    const auto output_hooks = node->output_hooks;
+    for (auto& [slot, hooks] : output_hooks) {
       if (slot >= grads.size() || !grads[slot].defined()) continue;
       for (auto& [id, hook] : hooks) {
         Tensor r = hook(grads[slot]);
-        if (r.defined()) grads[slot] = r;
+        if (r.defined()) grads[slot] = checked_hook_result(r, node->outputs_meta[slot], "a tensor hook");
       }
     }
     bool any = false;
@@ -101,9 +119,22 @@ void run(const std::vector<Edge>& roots, TensorList root_grads, bool retain_grap
     bool execute = any;
     if (capture) {
       auto it = capture->slots.find(node);
-      if (it != capture->slots.end())
-        for (auto [slot, result] : it->second) capture->results[result] = grads.at(slot);
-      if (dynamic_cast<AccumulateGrad*>(node)) execute = false;  // grad() returns, it does not accumulate
+      if (it != capture->slots.end()) {
+        auto* acc = dynamic_cast<AccumulateGrad*>(node);
+        for (auto [slot, result] : it->second) {
+          Tensor g = grads.at(slot);
+          if (acc && g.defined()) {  // a leaf's own hooks apply, as they would before accumulation
+            const auto hooks = acc->leaf()->hooks;
+            for (auto& [id, hook] : hooks) {
+              Tensor r = hook(g);
+              if (r.defined()) g = checked_hook_result(r, node->outputs_meta[0], "a hook on a leaf tensor");
+            }
+          }
+          capture->results[result] = g;
+        }
+      }
+      // grad() returns gradients, it does not accumulate them, and stops below the inputs.
+      if (dynamic_cast<AccumulateGrad*>(node) || !above_capture.count(node)) execute = false;
     }
 
     TensorList input_grads;

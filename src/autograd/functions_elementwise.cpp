@@ -170,9 +170,17 @@ Tensor pow(const Tensor& a_in, const Tensor& b_in) {
   Tensor out = raw([&] { return ops::pow(a, b); });
   SavedTensor sa(a), sb(b), so(out);
   return record_binary("PowBackward", a, b, out, [sa, sb, so](const Tensor& g, bool na, bool nb) {
+    // As torch: a zero exponent gives a zero base gradient (not 0 * 0^-1), and a zero base with a
+    // non-negative exponent a zero exponent gradient (not 0 * log 0).
+    const Tensor& a = sa.get();
+    const Tensor& b = sb.get();
+    Tensor zero = zeros({}, TensorOptions(g.dtype(), g.device()));
     Tensor ga, gb;
-    if (na) ga = ops::mul(g, ops::mul(sb.get(), ops::pow(sa.get(), ops::sub(sb.get(), 1))));
-    if (nb) gb = ops::mul(g, ops::mul(so.get(), ops::log(sa.get())));
+    if (na) ga = ops::where(ops::eq(b, 0), zero, ops::mul(g, ops::mul(b, ops::pow(a, ops::sub(b, 1)))));
+    if (nb) {
+      Tensor base_zero = ops::gt(ops::mul(ops::eq(a, 0).to(g.dtype()), ops::ge(b, 0).to(g.dtype())), 0);
+      gb = ops::where(base_zero, zero, ops::mul(g, ops::mul(so.get(), ops::log(a))));
+    }
     return GradPair{ga, gb};
   });
 }
@@ -224,6 +232,7 @@ Tensor pow(const Tensor& a, Scalar b) {
   SavedTensor sa(a);
   return record_unary("PowBackward", a, raw([&] { return ops::pow(a, b); }), [sa, b](const Tensor& g) {
     const double e = b.to_double();
+    if (e == 0.0) return ops::mul(g, 0.0);  // not 0 * x^-1, which is NaN at x == 0
     return ops::mul(g, ops::mul(ops::pow(sa.get(), e - 1.0), e));
   });
 }
@@ -249,9 +258,14 @@ Tensor rdiv(const Tensor& a, Scalar b) {
 }
 Tensor rpow(const Tensor& a, Scalar b) {
   Tensor out = raw([&] { return ops::rpow(a, b); });
-  SavedTensor so(out);
+  SavedTensor so(out), sa(a);
   return record_unary("RpowBackward", a, out,
-                      [so, b](const Tensor& g) { return ops::mul(ops::mul(g, so.get()), std::log(b.to_double())); });
+                      [so, sa, b](const Tensor& g) {
+                        if (b.to_double() != 0.0) return ops::mul(ops::mul(g, so.get()), std::log(b.to_double()));
+                        // 0^a: torch's convention, a zero gradient where a >= 0 (not 0 * log 0).
+                        Tensor zero = zeros({}, TensorOptions(g.dtype(), g.device()));
+                        return ops::where(ops::ge(sa.get(), 0), zero, ops::mul(ops::mul(g, so.get()), -INFINITY));
+                      });
 }
 Tensor eq(const Tensor& a, Scalar b) { return ops::eq(a, b); }
 Tensor ne(const Tensor& a, Scalar b) { return ops::ne(a, b); }

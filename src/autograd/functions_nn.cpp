@@ -116,23 +116,11 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   })[0];
 }
 
-namespace {
-std::mutex& dropout_generator_mutex() {
-  static std::mutex m;
-  return m;
-}
-}  // namespace
-
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   ICCRT_CHECK_VALUE(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
   if (!training || p == 0.0) return x;
-  uint64_t seed, offset;
-  {
-    std::lock_guard<std::mutex> lock(dropout_generator_mutex());
-    Generator& g = gen ? *gen : default_generator();
-    seed = g.seed();
-    offset = g.advance(static_cast<uint64_t>(x.numel()));
-  }
+  const std::pair<uint64_t, uint64_t> draw = reserve_random(gen, static_cast<uint64_t>(x.numel()));
+  const uint64_t seed = draw.first, offset = draw.second;
   Tensor out = raw([&] { return ops::dropout(x, p, seed, offset); });
   return record("DropoutBackward", {x}, out,
                 [=](const Tensor& g) { return TensorList{ops::dropout_backward(g, p, seed, offset)}; });

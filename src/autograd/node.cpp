@@ -17,6 +17,14 @@ TensorGeometry geometry(const Tensor& t) { return TensorGeometry{t.shape(), t.dt
 
 }  // namespace
 
+Tensor checked_hook_result(const Tensor& r, const TensorGeometry& want, const char* what) {
+  ICCRT_CHECK_SHAPE(r.shape() == want.shape, what, " returned a gradient of shape ", r.shape(),
+                    " for a tensor of shape ", want.shape);
+  ICCRT_CHECK_DEVICE(r.device() == want.device, what, " returned a gradient on ", r.device().str(),
+                     " for a tensor on ", want.device.str());
+  return r.dtype() == want.dtype ? r : r.to(want.dtype);
+}
+
 bool GradMode::is_enabled() { return t_grad_enabled; }
 void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
@@ -31,9 +39,11 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<AutogradMeta> leaf, Tensor variab
 TensorList AccumulateGrad::apply(TensorList&& grads) {
   Tensor g = std::move(grads.at(0));
   if (!g.defined()) return {};
-  for (auto& [id, hook] : meta_->hooks) {
+  // Copies: a hook may remove itself (or others) while it runs.
+  const auto hooks = meta_->hooks;
+  for (auto& [id, hook] : hooks) {
     Tensor r = hook(g);
-    if (r.defined()) g = r;
+    if (r.defined()) g = checked_hook_result(r, outputs_meta[0], "a hook on a leaf tensor");
   }
   {
     std::lock_guard<std::mutex> lock(meta_->mutex);
@@ -48,7 +58,8 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
       ops::add_(meta_->grad, g);
     }
   }
-  for (auto& [id, hook] : meta_->post_accumulate_hooks) hook(variable_);
+  const auto post_hooks = meta_->post_accumulate_hooks;
+  for (auto& [id, hook] : post_hooks) hook(variable_);
   return {};
 }
 
@@ -69,8 +80,8 @@ const Tensor& SavedTensor::get() const {
 
 TensorList FunctionNode::apply(TensorList&& grads) {
   ICCRT_CHECK_VALUE(fn_ != nullptr, "trying to backward through the graph a second time (", name_,
-                    "'s saved tensors were freed after the first backward); pass retain_graph=true to the first "
-                    "backward if you need to run it twice");
+                    " was released after the first backward freed its part of the graph); pass retain_graph=true to "
+                    "the first backward if you need to run it twice");
   return fn_(grads);
 }
 

@@ -1,5 +1,6 @@
 // Tensor's autograd members (declared in include/iccrt/core/tensor.hpp).
 #include <atomic>
+#include <limits>
 
 #include "iccrt/autograd/engine.hpp"
 #include "iccrt/autograd/functions.hpp"
@@ -80,7 +81,9 @@ void Tensor::retain_grad() const {
   if (is_leaf() || autograd_->retains_grad) return;  // leaves keep their grad anyway
   autograd_->retains_grad = true;
   std::weak_ptr<autograd::AutogradMeta> weak = autograd_;
-  autograd_->grad_fn->output_hooks[autograd_->output_nr][0] = [weak](const Tensor& g) {
+  // The largest id: it runs after the user's hooks, so .grad shows the gradient they produced.
+  autograd_->grad_fn->output_hooks[autograd_->output_nr][std::numeric_limits<int64_t>::max()] =
+      [weak](const Tensor& g) {
     if (auto meta = weak.lock()) {
       std::lock_guard<std::mutex> lock(meta->mutex);
       meta->grad = meta->grad.defined() ? meta->grad + g : g.clone();

@@ -68,13 +68,26 @@ Generator& default_generator() {
   return g;
 }
 
-void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
-
 namespace {
 std::mutex& generator_mutex() {
   static std::mutex m;
   return m;
 }
+}  // namespace
+
+void manual_seed(uint64_t seed) {
+  std::lock_guard<std::mutex> lk(generator_mutex());
+  default_generator().manual_seed(seed);
+}
+
+std::pair<uint64_t, uint64_t> reserve_random(Generator* gen, uint64_t n) {
+  std::lock_guard<std::mutex> lk(generator_mutex());
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t offset = g.advance(n);
+  return {g.seed(), offset};
+}
+
+namespace {
 
 Tensor& random_fill(Tensor& t, bool normal, double a, double b, Generator* gen, const char* what) {
   dispatch_floating(t.dtype(), what, [](auto) {});

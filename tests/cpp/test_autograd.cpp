@@ -309,6 +309,80 @@ TEST(AutogradEngine, CustomFunctionNode) {
   }
 }
 
+TEST(AutogradEngine, HookMayRemoveItself) {
+  Tensor x = leaf64({3}, 60);
+  Tensor y = x * 2.0;
+  int calls = 0;
+  int64_t id = 0;
+  id = y.register_hook([&](const Tensor& g) {
+    ++calls;
+    y.remove_hook(id);  // one-shot hook
+    return g * 3.0;
+  });
+  int64_t leaf_id = 0;
+  leaf_id = x.register_hook([&](const Tensor& g) {
+    x.remove_hook(leaf_id);
+    return Tensor();
+  });
+  sum(y).backward(Tensor(), true);
+  sum(y).backward();
+  EXPECT_EQ(calls, 1);
+  EXPECT_DOUBLE_EQ(x.grad().get({0}), 6.0 + 2.0);
+}
+
+TEST(AutogradEngine, HookResultIsChecked) {
+  Tensor x = leaf64({3}, 61);
+  x.register_hook([](const Tensor& g) { return ops::sum(g); });  // wrong shape
+  EXPECT_THROW(sum(x * 2.0).backward(), ShapeError);
+  Tensor z = leaf64({3}, 62);
+  Tensor y = z * 2.0;
+  y.register_hook([](const Tensor& g) { return g.to(DType::Float32); });  // a dtype is cast back
+  sum(y).backward();
+  EXPECT_EQ(z.grad().dtype(), DType::Float64);
+}
+
+TEST(AutogradEngine, RetainedGradShowsHookResult) {
+  Tensor x = leaf64({3}, 63);
+  Tensor y = x * 1.0;
+  y.retain_grad();
+  y.register_hook([](const Tensor& g) { return g * 2.0; });
+  sum(y).backward();
+  EXPECT_DOUBLE_EQ(y.grad().get({0}), 2.0);
+}
+
+TEST(AutogradEngine, GradStopsAtItsInputs) {
+  // grad() with respect to an activation neither runs nor frees the graph below it.
+  Tensor w = leaf64({3}, 64), x = leaf64({3}, 65);
+  Tensor h = w * x;
+  int below = 0;
+  w.register_hook([&](const Tensor& g) {
+    ++below;
+    return Tensor();
+  });
+  auto g = autograd::grad({sum(h * h)}, {h});
+  EXPECT_NEAR(g[0].get({1}), 2 * h.get({1}), 1e-12);
+  EXPECT_EQ(below, 0);
+  EXPECT_FALSE(w.grad().defined());
+  sum(h * 3.0).backward();  // the part below h is intact
+  EXPECT_EQ(below, 1);
+  EXPECT_NEAR(w.grad().get({0}), 3 * x.get({0}), 1e-12);
+}
+
+TEST(AutogradEngine, PowEdgeCasesGiveZerosNotNaN) {
+  Tensor x = from_vector({0.0, 1.5}, {2}, TensorOptions(DType::Float64));
+  x.set_requires_grad(true);
+  sum(pow(x, 0.0)).backward();
+  EXPECT_EQ(x.grad().get({0}), 0.0);
+  Tensor b = from_vector({0.0, 2.0}, {2}, TensorOptions(DType::Float64));
+  b.set_requires_grad(true);
+  Tensor base = from_vector({0.0, 0.0}, {2}, TensorOptions(DType::Float64));
+  base.set_requires_grad(true);
+  sum(pow(base, b)).backward();
+  EXPECT_EQ(b.grad().get({0}), 0.0);
+  EXPECT_EQ(b.grad().get({1}), 0.0);
+  EXPECT_EQ(base.grad().get({0}), 0.0);  // exponent 0
+}
+
 TEST(AutogradAutocast, MatmulInBf16GradsInFp32) {
   Tensor w = leaf64({4, 3}, 57).to(DType::Float32).detach();
   w.set_requires_grad(true);
@@ -325,6 +399,11 @@ TEST(AutogradAutocast, MatmulInBf16GradsInFp32) {
   ASSERT_TRUE(w.grad().defined());
   EXPECT_EQ(w.grad().dtype(), DType::Float32);
   EXPECT_THROW(add(zeros({2}), zeros({2}, TensorOptions(DType::BFloat16))), DTypeError);  // no promotion outside
+  {
+    autograd::AutocastGuard ac(true, DType::BFloat16);
+    EXPECT_EQ(matmul(zeros({2, 2}, TensorOptions(DType::Float64)), zeros({2, 2}, TensorOptions(DType::Float64))).dtype(),
+              DType::Float64);  // float64 is left alone
+  }
 }
 
 }  // namespace

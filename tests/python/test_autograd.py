@@ -451,3 +451,52 @@ def test_dtype_cast_backward():
     assert x.grad.dtype == iccrt.float64
     assert_close(x.grad, np.full(3, 2.0))
     assert math.isclose(float(y.sum()), 2 * float(to_numpy(x).astype(np.float32).sum()), rel_tol=1e-6)
+
+
+def test_one_shot_hook_removes_itself():
+    x = leaf([1.0, 2.0])
+    y = x * 2.0
+    calls = []
+
+    def once(g):
+        calls.append(1)
+        handle.remove()
+        return g * 3.0
+
+    handle = y.register_hook(once)
+    y.sum().backward(retain_graph=True)
+    y.sum().backward()
+    assert len(calls) == 1
+    assert to_numpy(x.grad).tolist() == [8.0, 8.0]
+
+
+def test_hook_handle_does_not_keep_the_graph_alive():
+    import gc
+    import weakref
+
+    x = leaf([1.0, 2.0])
+    y = (x * 2.0).exp()
+    handle = y.register_hook(lambda g: None)
+    node = y.grad_fn
+    ref = weakref.ref(node) if hasattr(node, "__weakref__") else None
+    del y, node
+    gc.collect()
+    handle.remove()  # harmless once the tensor is gone
+    if ref is not None:
+        assert ref() is None
+
+
+def test_grad_wrt_activation_leaves_the_rest_of_the_graph():
+    w, x = leaf([0.5, -1.0]), leaf([2.0, 3.0])
+    h = w * x
+    (gh,) = iccrt.autograd.grad((h * h).sum(), [h])
+    assert_close(gh, 2 * to_numpy(h))
+    assert w.grad is None
+    (h * 3.0).sum().backward()
+    assert_close(w.grad, 3 * to_numpy(x))
+
+
+def test_embedding_padding_idx_out_of_range():
+    w = iccrt.randn(10, 4)
+    with pytest.raises(IndexError, match="padding_idx"):
+        F.embedding(iccrt.tensor([1, 2]), w, padding_idx=-100)

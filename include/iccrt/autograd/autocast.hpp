@@ -1,6 +1,6 @@
 #pragma once
 // Automatic mixed precision, per thread (like torch.autocast): inside an AutocastGuard the matrix products
-// (matmul, mm, bmm, linear, scaled_dot_product_attention, conv2d) cast their floating inputs to the autocast
+// (matmul, mm, bmm, linear, scaled_dot_product_attention, conv2d) cast their float32 inputs to the autocast
 // dtype (bfloat16 or float16), the numerically sensitive ops (softmax, log_softmax, layer_norm, rms_norm,
 // cross_entropy) to float32, and binary elementwise ops with two different floating dtypes compute in the
 // wider one. The casts are recorded, so gradients reach float32 master weights in float32.
@@ -32,7 +32,8 @@ class ICCRT_API AutocastGuard {
 };
 
 namespace detail {
-// x cast (recorded) to the autocast dtype when autocast is on and x is a float32/float64 tensor; else x.
+// x cast (recorded) to the autocast dtype when autocast is on and x is a float32 tensor; else x (float64 is
+// deliberate precision and stays).
 ICCRT_API Tensor autocast_lower(const Tensor& x);
 // x cast (recorded) to float32 when autocast is on and x is float16/bfloat16; else x.
 ICCRT_API Tensor autocast_float32(const Tensor& x);

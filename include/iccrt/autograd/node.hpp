@@ -117,6 +117,9 @@ class ICCRT_API FunctionNode : public Node {
   BackwardFn fn_;
 };
 
+// A hook's replacement gradient checked against the tensor it belongs to (shape, device; dtype cast).
+ICCRT_API Tensor checked_hook_result(const Tensor& result, const TensorGeometry& want, const char* what);
+
 // True when grad mode is on and some input requires grad: the op must record.
 ICCRT_API bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 ICCRT_API bool any_requires_grad(const TensorList& inputs);

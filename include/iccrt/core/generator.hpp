@@ -2,6 +2,7 @@
 // Counter-based random numbers (Philox-4x32-10): element i of a draw depends only on (seed, offset + i), so a
 // seed reproduces a run exactly and CPU and CUDA produce the same uniform values.
 #include <cstdint>
+#include <utility>
 
 #include "iccrt/core/export.hpp"
 #include "iccrt/core/tensor.hpp"
@@ -32,6 +33,10 @@ class ICCRT_API Generator {
   uint64_t seed_;
   uint64_t offset_ = 0;
 };
+
+// Reserves `n` values of `gen` (the default generator when null) under the one lock every random op takes, so
+// concurrent draws from one generator never overlap. Returns (seed, first offset).
+ICCRT_API std::pair<uint64_t, uint64_t> reserve_random(Generator* gen, uint64_t n);
 
 // The process-wide default generator (seed 0 until manual_seed).
 ICCRT_API Generator& default_generator();
