@@ -18,22 +18,11 @@ namespace {
 
 using ops::AdamWParams;
 using test::close_to;
+using test::eps_of;
 using test::floating_dtypes;
 using test::random_tensor;
 using test::to_host;
 
-double eps_of(DType t) {
-  switch (t) {
-    case DType::Float64:
-      return 1.1e-16;
-    case DType::Float32:
-      return 6e-8;
-    case DType::Float16:
-      return 4.9e-4;
-    default:
-      return 3.9e-3;  // bfloat16
-  }
-}
 
 // ---- dropout ----
 

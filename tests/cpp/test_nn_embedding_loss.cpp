@@ -17,32 +17,14 @@ namespace iccrt {
 namespace {
 
 using ops::CrossEntropyResult;
+using test::bound;
 using test::close_to;
+using test::eps_of;
 using test::floating_dtypes;
 using test::random_tensor;
 using test::to_host;
 
-double eps_of(DType t) {
-  switch (t) {
-    case DType::Float64:
-      return 1.1e-16;
-    case DType::Float32:
-      return 6e-8;
-    case DType::Float16:
-      return 4.9e-4;
-    default:
-      return 3.9e-3;  // bfloat16
-  }
-}
 
-// The spacing of a dtype's smallest (subnormal) values: float16 cannot round closer than this to 0.
-double tiny_of(DType t) { return t == DType::Float16 ? 5.97e-8 : 1e-300; }
-
-std::vector<double> bound(DType t, const std::vector<double>& scale, double k = 8.0) {
-  std::vector<double> a(scale.size());
-  for (size_t i = 0; i < scale.size(); ++i) a[i] = k * eps_of(t) * scale[i] + tiny_of(t);
-  return a;
-}
 
 Tensor index_tensor(const std::vector<int64_t>& v, const Shape& shape, DType t) {
   std::vector<double> d(v.begin(), v.end());

@@ -22,19 +22,7 @@ using test::floating_dtypes;
 using test::random_tensor;
 using test::to_host;
 
-// Unit roundoff of a dtype.
-double eps_of(DType t) {
-  switch (t) {
-    case DType::Float64:
-      return 1.1e-16;
-    case DType::Float32:
-      return 6e-8;
-    case DType::Float16:
-      return 4.9e-4;
-    default:
-      return 3.9e-3;
-  }
-}
+using test::eps_of;
 
 // Per-element bounds k * eps * scale[i] (+ float16's subnormal spacing): errors of a composite computation are
 // proportional to the size of the terms that produced each result, not to the result.

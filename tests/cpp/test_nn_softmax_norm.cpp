@@ -18,35 +18,14 @@ namespace {
 
 using ops::NormGrads;
 using ops::NormResult;
+using test::bound;
 using test::close_to;
+using test::eps_of;
 using test::floating_dtypes;
 using test::random_tensor;
 using test::to_host;
 
-// Unit roundoff of a dtype's results.
-double eps_of(DType t) {
-  switch (t) {
-    case DType::Float64:
-      return 1.1e-16;
-    case DType::Float32:
-      return 6e-8;
-    case DType::Float16:
-      return 4.9e-4;
-    default:
-      return 3.9e-3;  // bfloat16
-  }
-}
 
-// Per-element bound k * eps * scale[i], for results whose error is proportional to the size of the terms that
-// produced them (scale) rather than to the result itself.
-// The spacing of a dtype's smallest (subnormal) values: float16 cannot round closer than this to 0.
-double tiny_of(DType t) { return t == DType::Float16 ? 5.97e-8 : 1e-300; }
-
-std::vector<double> bound(DType t, const std::vector<double>& scale, double k = 8.0) {
-  std::vector<double> a(scale.size());
-  for (size_t i = 0; i < scale.size(); ++i) a[i] = k * eps_of(t) * scale[i] + tiny_of(t);
-  return a;
-}
 
 // Views of a fresh random tensor with logical shape `shape`: contiguous, a transpose of the last two dims, and
 // every other element of a wider tensor.

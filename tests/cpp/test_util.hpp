@@ -158,6 +158,31 @@ inline Tensor random_tensor(const Shape& shape, DType t, double lo, double hi, s
   return x;
 }
 
+// Unit roundoff of a dtype's results.
+inline double eps_of(DType t) {
+  switch (t) {
+    case DType::Float64:
+      return 1.1e-16;
+    case DType::Float32:
+      return 6e-8;
+    case DType::Float16:
+      return 4.9e-4;
+    default:
+      return 3.9e-3;  // bfloat16
+  }
+}
+
+// The spacing of a dtype's smallest (subnormal) values: float16 cannot round closer than this to 0.
+inline double tiny_of(DType t) { return t == DType::Float16 ? 5.97e-8 : 1e-300; }
+
+// Per-element bound k * eps * scale[i], for results whose error is proportional to the size of the terms that
+// produced them (scale) rather than to the result itself.
+inline std::vector<double> bound(DType t, const std::vector<double>& scale, double k = 8.0) {
+  std::vector<double> a(scale.size());
+  for (size_t i = 0; i < scale.size(); ++i) a[i] = k * eps_of(t) * scale[i] + tiny_of(t);
+  return a;
+}
+
 struct Tol {
   double rtol, atol;
 };
