@@ -1,8 +1,11 @@
 // Backward of the smooth activations: out = grad * act'(x) for gelu (erf and tanh forms) and silu, through the
 // shared elementwise launcher (operands out, grad, x; any strides). 16-bit floats compute in float.
-//   gelu (erf):  act'(x) = Phi(x) + x * phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2,  phi(x) = exp(-x^2 / 2) / sqrt(2
-//   pi) gelu (tanh): u = k (x + c x^3), t = tanh u: act'(x) = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2 silu: s =
-//   sigmoid(x): act'(x) = s (1 + x (1 - s))
+//
+// clang-format off
+//   gelu (erf):  act'(x) = Phi(x) + x * phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2,  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+//   gelu (tanh): u = k (x + c x^3), t = tanh u:  act'(x) = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2
+//   silu:        s = sigmoid(x):                 act'(x) = s (1 + x (1 - s))
+// clang-format on
 #include <cmath>
 
 #include "kernels/cuda/elementwise.cuh"
