@@ -20,11 +20,7 @@ struct HookHandle {
   std::weak_ptr<autograd::AutogradMeta> meta;
   int64_t id;
   void remove() {
-    auto m = meta.lock();
-    if (!m) return;
-    m->hooks.erase(id);
-    m->post_accumulate_hooks.erase(id);
-    if (m->grad_fn) m->grad_fn->output_hooks[m->output_nr].erase(id);
+    if (auto m = meta.lock()) autograd::remove_hook(*m, id);
   }
 };
 

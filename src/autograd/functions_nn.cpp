@@ -1,8 +1,5 @@
 // Differentiable model ops (include/iccrt/nn/functional.hpp): the raw forward and backward of
 // include/iccrt/ops/nn.hpp joined on the tape, with the autocast casts in front.
-#include <cmath>
-#include <mutex>
-
 #include "iccrt/autograd/autocast.hpp"
 #include "iccrt/core/error.hpp"
 #include "iccrt/nn/functional.hpp"

@@ -101,11 +101,16 @@ int64_t Tensor::register_hook(std::function<Tensor(const Tensor&)> fn) const {
 }
 
 void Tensor::remove_hook(int64_t handle) const {
-  if (!autograd_) return;
-  autograd_->hooks.erase(handle);
-  autograd_->post_accumulate_hooks.erase(handle);
-  if (autograd_->grad_fn) autograd_->grad_fn->output_hooks[autograd_->output_nr].erase(handle);
+  if (autograd_) autograd::remove_hook(*autograd_, handle);
 }
+
+namespace autograd {
+void remove_hook(AutogradMeta& meta, int64_t handle) {
+  meta.hooks.erase(handle);
+  meta.post_accumulate_hooks.erase(handle);
+  if (meta.grad_fn) meta.grad_fn->output_hooks[meta.output_nr].erase(handle);
+}
+}  // namespace autograd
 
 int64_t Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn) const {
   ICCRT_CHECK_VALUE(requires_grad() && is_leaf(),

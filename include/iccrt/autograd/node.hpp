@@ -117,6 +117,9 @@ class ICCRT_API FunctionNode : public Node {
   BackwardFn fn_;
 };
 
+// Unregisters hook `handle` (any kind) of the variable `meta` belongs to; unknown handles are ignored.
+ICCRT_API void remove_hook(AutogradMeta& meta, int64_t handle);
+
 // A hook's replacement gradient checked against the tensor it belongs to (shape, device; dtype cast).
 ICCRT_API Tensor checked_hook_result(const Tensor& result, const TensorGeometry& want, const char* what);
 
