@@ -24,6 +24,7 @@ __all__ = [
     "gradcheck",
     "is_grad_enabled",
     "no_grad",
+    "queue_callback",
     "set_grad_enabled",
 ]
 
@@ -165,6 +166,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
     inputs = _tensor_list(inputs, "grad")
     grads = _grad_list(grad_outputs, len(outputs), "grad")
     return tuple(_C._grad(outputs, inputs, grads, bool(retain_graph), bool(allow_unused)))
+
+
+def queue_callback(callback):
+    """Runs ``callback()`` once the backward pass running on this thread has finished every node, before
+    ``backward()`` returns (torch's ``Variable._execution_engine.queue_callback``). Called from a hook or a custom
+    Function's backward; outside a backward pass it raises ValueError. Data parallel waits for its last
+    all-reduces this way."""
+    if not callable(callback):
+        raise TypeError(f"queue_callback: expected a callable, got {type(callback).__name__}")
+    _C._queue_callback(callback)
 
 
 # ---- custom functions --------------------------------------------------------------------------------------------

@@ -98,6 +98,10 @@ void init_autograd(py::module_& m, py::class_<Tensor>& cls) {
       .def_property_readonly("grad_fn",
                              [](const Tensor& t) { return t.grad_fn() ? py::cast(t.grad_fn()) : py::none(); })
       .def_property_readonly("_version", &Tensor::version)
+      // ZeRO-3: free / re-allocate the memory of the tensor's storage, keeping every view of it.
+      .def("_release_storage", [](const Tensor& t) { t.storage()->release_memory(); })
+      .def("_restore_storage", [](const Tensor& t) { t.storage()->restore_memory(); })
+      .def_property_readonly("_storage_released", [](const Tensor& t) { return t.storage()->is_released(); })
       .def("detach", &Tensor::detach)
       .def(
           "backward",
@@ -165,6 +169,17 @@ void init_autograd(py::module_& m, py::class_<Tensor>& cls) {
                                                                                      ins.size())));
       },
       py::arg("name"), py::arg("inputs"), py::arg("outputs"), py::arg("backward"));
+
+  m.def(
+      "_queue_callback",
+      [](py::function fn) {
+        auto holder = hold(std::move(fn));
+        autograd::queue_callback([holder] {
+          py::gil_scoped_acquire gil;
+          (*holder)();
+        });
+      },
+      py::arg("callback"));
 
   m.def("_set_autocast", [](bool enabled, DType dtype) { autograd::set_autocast_state({enabled, dtype}); },
         py::arg("enabled"), py::arg("dtype"));

@@ -40,9 +40,33 @@ Tensor checked_gradient(const Node& node, size_t i, Tensor g) {
   return g;
 }
 
+// Callbacks queued during the backward passes running on this thread (innermost last: a hook may itself run
+// a backward).
+thread_local std::vector<std::vector<std::function<void()>>> t_callbacks;
+
+struct CallbackFrame {
+  CallbackFrame() { t_callbacks.emplace_back(); }
+  ~CallbackFrame() { t_callbacks.pop_back(); }
+  // Runs the frame's callbacks, including those they queue.
+  void run_all() {
+    for (size_t i = 0; i < t_callbacks.back().size(); ++i) {
+      std::function<void()> fn = t_callbacks.back()[i];  // a copy: the vector may grow while it runs
+      fn();
+    }
+  }
+};
+
 Tensor zeros_for(const TensorGeometry& g) { return zeros(g.shape, TensorOptions(g.dtype, g.device)); }
 
+void run_graph(const std::vector<Edge>& roots, TensorList root_grads, bool retain_graph, Capture* capture);
+
 void run(const std::vector<Edge>& roots, TensorList root_grads, bool retain_graph, Capture* capture) {
+  CallbackFrame frame;
+  run_graph(roots, std::move(root_grads), retain_graph, capture);
+  frame.run_all();
+}
+
+void run_graph(const std::vector<Edge>& roots, TensorList root_grads, bool retain_graph, Capture* capture) {
   NoGradGuard no_grad;
   // Dependencies: how many edges lead into each node reachable from the roots.
   std::unordered_map<Node*, int> deps;
@@ -189,6 +213,12 @@ std::vector<Edge> root_edges(const TensorList& outputs, TensorList& grads, const
 }
 
 }  // namespace
+
+void queue_callback(std::function<void()> fn) {
+  ICCRT_CHECK_VALUE(!t_callbacks.empty(), "queue_callback: no backward pass is running on this thread");
+  ICCRT_CHECK_VALUE(static_cast<bool>(fn), "queue_callback: empty callback");
+  t_callbacks.back().push_back(std::move(fn));
+}
 
 void backward(const TensorList& outputs, const TensorList& grad_outputs, bool retain_graph) {
   TensorList grads = grad_outputs;

@@ -500,3 +500,61 @@ def test_embedding_padding_idx_out_of_range():
     w = iccrt.randn(10, 4)
     with pytest.raises(IndexError, match="padding_idx"):
         F.embedding(iccrt.tensor([1, 2]), w, padding_idx=-100)
+
+
+# ---- queue_callback and storage release (the hooks data parallel builds on) ----------------------------------
+
+def test_queue_callback_runs_after_every_node():
+    w = iccrt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    events = []
+
+    def hook(p):
+        events.append(("hook", p.grad.tolist()))
+        if len(events) == 1:
+            iccrt.autograd.queue_callback(lambda: events.append(("callback", w.grad.tolist())))
+            # A callback may queue another one; it runs in the same pass.
+            iccrt.autograd.queue_callback(lambda: iccrt.autograd.queue_callback(lambda: events.append("nested")))
+
+    w.register_post_accumulate_grad_hook(hook)
+    ((w * w).sum() + w.sum()).backward()
+    assert events == [("hook", [3.0, 5.0, 7.0]), ("callback", [3.0, 5.0, 7.0]), "nested"]
+    events.clear()
+    (w * 2).sum().backward()  # callbacks do not outlive their pass
+    assert events[0][0] == "hook" and len(events) == 3
+
+
+def test_queue_callback_outside_backward_and_errors():
+    with pytest.raises(ValueError, match="no backward pass"):
+        iccrt.autograd.queue_callback(lambda: None)
+    with pytest.raises(TypeError):
+        iccrt.autograd.queue_callback(3)
+    w = iccrt.tensor([1.0], requires_grad=True)
+
+    def boom():
+        raise RuntimeError("callback failed")
+
+    w.register_hook(lambda g: iccrt.autograd.queue_callback(boom))
+    with pytest.raises(RuntimeError, match="callback failed"):
+        (w * 3).sum().backward()
+
+
+def test_released_storage_raises_and_keeps_saved_tensors_valid():
+    w = iccrt.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    full = iccrt.tensor([2.0, 3.0, 4.0])
+    x = full[0:3]  # a view: views share the storage
+    y = (w * x).sum()  # x is saved for the backward
+    full._release_storage()
+    assert full._storage_released and x._storage_released
+    with pytest.raises(ValueError, match="memory was released"):
+        x.tolist()
+    with pytest.raises(ValueError, match="memory was released"):
+        y.backward(retain_graph=True)
+    full._restore_storage()
+    assert not x._storage_released
+    version = x._version
+    full.numpy()[:] = [5.0, 6.0, 7.0]  # refilled without an in-place op: the saved tensor stays valid
+    assert x._version == version
+    y.backward()
+    assert w.grad.tolist() == [5.0, 6.0, 7.0]
+    with pytest.raises(ValueError, match="owned elsewhere"):
+        iccrt.from_numpy(np.ones(3))._release_storage()

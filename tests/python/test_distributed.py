@@ -9,7 +9,6 @@ import datetime
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,54 +19,15 @@ import pytest
 import iccrt
 import iccrt.distributed as dist
 
+from multirank import LAUNCH_TIMEOUT, LAUNCHER_PREFIXES as _LAUNCHER_PREFIXES, PYDIR, assert_ok, describe  # noqa: E402,F401
+from multirank import free_port, launch as _launch  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "dist_worker.py")
-PYDIR = os.path.normpath(os.path.join(HERE, "..", "..", "python"))
-LAUNCH_TIMEOUT = 150  # seconds for one whole launch (all ranks), far above its normal few seconds
-
-# Launcher variables of an outer mpirun / Slurm / torchrun must not leak into the ranks we start.
-_LAUNCHER_PREFIXES = ("OMPI_", "PMI_", "PMIX_", "SLURM_", "MPI_LOCALRANKID", "TORCHELASTIC_", "LOCAL_RANK",
-                      "ICCRT_")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch(n, scenario, *args, env=None, timeout=LAUNCH_TIMEOUT):
-    """Runs `scenario` on n ranks; returns [(returncode, output)] by rank. Kills every rank on timeout."""
-    port = free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(_LAUNCHER_PREFIXES)}
-    base.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(n), OMP_NUM_THREADS="1",
-                ICCRT_TIMEOUT="30", PYTHONPATH=os.pathsep.join([PYDIR, os.environ.get("PYTHONPATH", "")]))
-    base.update(env or {})
-    procs = []
-    for r in range(n):
-        procs.append(subprocess.Popen([sys.executable, WORKER, scenario, *args], env=dict(base, RANK=str(r)),
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    deadline = time.monotonic() + timeout
-    outs = []
-    try:
-        for p in procs:
-            outs.append(p.communicate(timeout=max(0.1, deadline - time.monotonic()))[0])
-    except subprocess.TimeoutExpired:
-        for p in procs:
-            p.kill()
-        dump = "\n".join(f"--- rank {r} ---\n{p.communicate()[0]}" for r, p in enumerate(procs))
-        pytest.fail(f"{scenario} on {n} ranks did not finish within {timeout}s (hang); output:\n{dump}")
-    return [(p.returncode, out) for p, out in zip(procs, outs)]
-
-
-def describe(results):
-    return "\n".join(f"--- rank {r} (exit {rc}) ---\n{out}" for r, (rc, out) in enumerate(results))
-
-
-def assert_ok(results, ranks=None):
-    for r, (rc, out) in enumerate(results):
-        if ranks is None or r in ranks:
-            assert rc == 0 and "WORKER-OK" in out, f"rank {r} failed:\n{describe(results)}"
+    return _launch(WORKER, n, scenario, *args, env=env, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------------------------------------

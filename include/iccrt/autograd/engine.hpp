@@ -1,5 +1,7 @@
 #pragma once
 // Running the graph backwards (Note [Backward engine] in src/autograd/engine.cpp).
+#include <functional>
+
 #include "iccrt/autograd/node.hpp"
 
 namespace iccrt::autograd {
@@ -14,5 +16,11 @@ ICCRT_API void backward(const TensorList& outputs, const TensorList& grad_output
 // ValueError).
 ICCRT_API TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs = {},
                           bool retain_graph = false, bool allow_unused = false);
+
+// Queues `fn` to run once the backward pass running on this thread has finished every node, before backward()
+// / grad() returns (callbacks queued by callbacks run too, in order). Data parallel waits for its last
+// all-reduces here. Raises ValueError when no backward pass is running on this thread. If the pass fails, queued
+// callbacks are dropped.
+ICCRT_API void queue_callback(std::function<void()> fn);
 
 }  // namespace iccrt::autograd
