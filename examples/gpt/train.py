@@ -11,6 +11,12 @@ Prints the unigram entropy of the text first: a model that learned only characte
 at every evaluation and at the end); --resume continues from such a file exactly where it stopped (same batches,
 same dropout masks), so a run split in two (--stop-at 150, then --resume) matches an uninterrupted one.
 
+Data parallel: --dp N relaunches this script on N local ranks through the launcher (python -m iccrt.run
+--nproc-per-node N); it also runs unchanged under the launcher, mpirun or srun. --batch-size stays the global
+batch: every rank draws the same windows and trains on its 1/N slice, the model is wrapped in
+iccrt.parallel.DistributedDataParallel (gradients averaged across ranks), so N ranks follow the same trajectory as
+one process. Rank 0 prints and saves.
+
 On a machine shared with other busy processes, OMP_WAIT_POLICY=passive (or OMP_NUM_THREADS=1 for small models)
 keeps OpenMP's spinning threads from slowing every op down.
 """
@@ -59,7 +65,36 @@ def parse_args(argv=None):
     p.add_argument("--resume", default=None, help="checkpoint file to continue from")
     p.add_argument("--sample", type=int, default=0, help="characters to generate at the end")
     p.add_argument("--data", default=DATA)
+    p.add_argument("--dp", type=int, default=None,
+                   help="data-parallel ranks on this machine: relaunches the script with python -m iccrt.run "
+                        "(default: the world size of an outer launcher, else 1)")
     return p.parse_args(argv)
+
+
+def launched_world_size():
+    """The world size an outer launcher (iccrt.run / torchrun, mpirun, srun) gave this process, else 1."""
+    for var in ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        if var in os.environ:
+            return int(os.environ[var])
+    if "SLURM_PROCID" in os.environ and "SLURM_NTASKS" in os.environ:
+        return int(os.environ["SLURM_NTASKS"])
+    return 1
+
+
+def relaunch(args, argv):
+    """--dp N outside a launcher: replaces this process by `python -m iccrt.run --nproc-per-node N` running the
+    same script with the same arguments (minus --dp)."""
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--dp":
+            skip = True
+        elif not a.startswith("--dp="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "iccrt.run", "--nproc-per-node", str(args.dp), os.path.abspath(__file__), *rest]
+    print("relaunching: " + " ".join(cmd), flush=True)
+    os.execv(sys.executable, cmd)
 
 
 def load_text(path):
@@ -124,21 +159,69 @@ def evaluate(model, batches, n, amp):
     return total / n
 
 
+class RankSlice:
+    """Every rank draws the same global batch and keeps its 1/N slice of rows (so N ranks see exactly the
+    batches one process would)."""
+
+    def __init__(self, batches, rank, world):
+        if batches.b % world:
+            raise SystemExit(f"--batch-size {batches.b} must be divisible by the number of ranks ({world})")
+        self.batches, self.rows = batches, slice(rank * batches.b // world, (rank + 1) * batches.b // world)
+
+    def next(self):
+        x, y = self.batches.next()
+        return x[self.rows].contiguous(), y[self.rows].contiguous()
+
+    def state(self):
+        return self.batches.state()
+
+    def set_state(self, s):
+        self.batches.set_state(s)
+
+
+def global_mean(value, world):
+    """The mean over ranks of a Python float (the ranks' losses)."""
+    if world == 1:
+        return value
+    t = iccrt.tensor([value], dtype=iccrt.float64)
+    iccrt.distributed.all_reduce(t, op=iccrt.distributed.ReduceOp.AVG)
+    return t.item()
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    world = launched_world_size()
+    if args.dp is not None and args.dp < 1:
+        raise SystemExit(f"--dp must be at least 1, got {args.dp}")
+    if args.dp is not None and args.dp > 1 and world == 1:
+        relaunch(args, argv)
+    if args.dp is not None and world > 1 and args.dp != world:
+        raise SystemExit(f"--dp {args.dp} differs from the launcher's world size {world}")
+    rank = 0
+    if world > 1:
+        import iccrt.distributed as dist
+        from iccrt.parallel import DistributedDataParallel
+
+        dist.init_process_group()
+        rank = dist.get_rank()
+    print_ = print if rank == 0 else (lambda *a, **k: None)
     iccrt.manual_seed(args.seed)
     text, chars, ids = load_text(args.data)
     vocab = len(chars)
-    print(f"data: {len(text)} characters, vocabulary {vocab}; unigram entropy {unigram_entropy(ids, vocab):.4f} "
+    print_(f"data: {len(text)} characters, vocabulary {vocab}; unigram entropy {unigram_entropy(ids, vocab):.4f} "
           f"nats (the loss of a model that ignores context)")
     split = int(0.9 * len(ids))
     train_data = Batches(ids[:split], args.batch_size, args.seq_len, args.seed + 1, args.device)
     val_data = Batches(ids[split:], args.batch_size, args.seq_len, args.seed + 2, args.device)
+    if world > 1:
+        train_data, val_data = RankSlice(train_data, rank, world), RankSlice(val_data, rank, world)
 
     cfg = GPTConfig(vocab_size=vocab, block_size=args.seq_len, n_layer=args.layers, n_head=args.heads,
                     n_embd=args.d_model, dropout=args.dropout)
     model = GPT(cfg, generator=iccrt.Generator(args.seed)).to(args.device)
-    print(f"model: {model.num_parameters() / 1e6:.3f}M parameters, {cfg}")
+    print_(f"model: {model.num_parameters() / 1e6:.3f}M parameters, {cfg}" +
+           (f"; data parallel on {world} ranks, {args.batch_size // world} sequences each" if world > 1 else ""))
 
     # Weight decay on matrices only (not on biases, LayerNorm weights).
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -166,16 +249,18 @@ def main(argv=None):
         train_data.set_state(ckpt["rng"]["train_batches"])
         val_data.set_state(ckpt["rng"]["val_batches"])
         set_generator_state(iccrt.default_generator, ckpt["rng"]["default"])
-        print(f"resumed from {args.resume} at step {step}")
+        print_(f"resumed from {args.resume} at step {step}")
+    # The DDP wrapper after the (possibly resumed) weights are in place: it broadcasts rank 0's weights.
+    net = DistributedDataParallel(model) if world > 1 else model
 
     def save():
-        if not args.save:
+        if not args.save or rank != 0:
             return
         iccrt.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "scaler": scaler.state_dict(), "step": step, "config": dataclasses.asdict(cfg),
                     "rng": {"train_batches": train_data.state(), "val_batches": val_data.state(),
                             "default": generator_state(iccrt.default_generator)}}, args.save)
-        print(f"saved {args.save} at step {step}")
+        print_(f"saved {args.save} at step {step}")
 
     model.train()
     t0, tokens = time.perf_counter(), 0
@@ -183,7 +268,7 @@ def main(argv=None):
     while step < stop:
         x, y = train_data.next()
         with amp:
-            _, loss = model(x, y)
+            _, loss = net(x, y)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if args.grad_clip > 0:
@@ -194,21 +279,22 @@ def main(argv=None):
         scaler.update()
         sched.step()
         step += 1
-        tokens += x.numel()
+        tokens += x.numel() * world
         if step % args.log_every == 0 or step == stop:
-            loss_value = loss.item()  # synchronises, so the timing below is of finished work
+            loss_value = global_mean(loss.item(), world)  # synchronises, so the timing is of finished work
             dt = time.perf_counter() - t0
-            print(f"step {step} | loss {loss_value:.4f} | tok/s {tokens / dt:.0f} | lr {lr:.3e}", flush=True)
+            print_(f"step {step} | loss {loss_value:.4f} | tok/s {tokens / dt:.0f} | lr {lr:.3e}", flush=True)
             if not math.isfinite(loss_value):
                 raise SystemExit("the loss is not finite; lower --lr")
             t0, tokens = time.perf_counter(), 0
         if args.eval_every and (step % args.eval_every == 0 or step == stop):
-            print(f"step {step} | val loss {evaluate(model, val_data, args.eval_batches, amp):.4f}", flush=True)
+            val = global_mean(evaluate(model, val_data, args.eval_batches, amp), world)
+            print_(f"step {step} | val loss {val:.4f}", flush=True)
             save()
             t0, tokens = time.perf_counter(), 0
     if not args.eval_every:
         save()
-    if args.sample:
+    if args.sample and rank == 0:
         start = iccrt.tensor([[chars.index("\n")]], device=args.device)
         out = model.generate(start, args.sample, temperature=0.8, generator=iccrt.Generator(args.seed))
         print("".join(chars[i] for i in out[0].tolist()))
