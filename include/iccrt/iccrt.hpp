@@ -25,3 +25,4 @@
 #include "iccrt/io/safetensors.hpp"
 #include "iccrt/nn/nn.hpp"
 #include "iccrt/optim/optim.hpp"
+#include "iccrt/parallel/ddp.hpp"
