@@ -89,5 +89,6 @@ void init_dlpack(py::module_& m, py::class_<Tensor>& cls);
 void init_distributed(py::module_& m);
 void init_autograd(py::module_& m, py::class_<Tensor>& cls);
 void init_nn(py::module_& m);
+void init_parallel(py::module_& m);
 
 }  // namespace iccrt::python

@@ -14,4 +14,5 @@ PYBIND11_MODULE(_C, m) {
   init_distributed(m);
   init_autograd(m, cls);
   init_nn(m);
+  init_parallel(m);
 }

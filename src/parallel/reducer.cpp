@@ -519,7 +519,8 @@ void Reducer::Impl::record_stats(Clock::time_point backward_end, Clock::time_poi
     bs.bytes = b.buffer.nbytes();
     bs.wire_bytes = b.wire.defined() ? b.wire.nbytes() : bs.bytes;
     bs.launch_s = seconds(b.launch - t0);
-    bs.done_s = i < done.size() ? seconds(done[i] - t0) : s.wait_end_s;
+    // The watcher's stamp, or the end of the reducer's own wait if that came first (the op was done by then).
+    bs.done_s = std::min(i < done.size() ? seconds(done[i] - t0) : s.wait_end_s, s.wait_end_s);
     bs.launched_before_backward_end = b.launch < backward_end;
     s.launched_before_backward_end += bs.launched_before_backward_end;
     const double start = std::max(bs.launch_s, prev_end);
