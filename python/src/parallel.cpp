@@ -85,9 +85,19 @@ void init_parallel(py::module_& m) {
       .def("prepare_for_backward", &Reducer::prepare_for_backward, py::arg("outputs"), nogil())
       .def_property("require_backward_grad_sync", &Reducer::require_backward_grad_sync,
                     &Reducer::set_require_backward_grad_sync)
+      // These wait for a backward pass finishing on another thread: without the GIL, which that pass may need to
+      // free a NumPy-backed tensor.
       .def_property(
-          "comm_hook", [](const Reducer& r) { return std::string(parallel::to_string(r.comm_hook())); },
-          [](Reducer& r, const std::string& name) { r.set_comm_hook(parallel::parse_comm_hook(name)); })
+          "comm_hook",
+          [](const Reducer& r) {
+            py::gil_scoped_release release;
+            return std::string(parallel::to_string(r.comm_hook()));
+          },
+          [](Reducer& r, const std::string& name) {
+            const parallel::CommHook hook = parallel::parse_comm_hook(name);
+            py::gil_scoped_release release;
+            r.set_comm_hook(hook);
+          })
       .def("last_step_stats", [](const Reducer& r) { return stats_dict(r.last_step_stats()); })
       .def_property_readonly("num_buckets", &Reducer::num_buckets)
       .def("bucket_params", &Reducer::bucket_params, py::arg("bucket"))

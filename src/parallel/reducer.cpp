@@ -22,6 +22,7 @@
 #include "iccrt/parallel/reducer.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -163,8 +164,8 @@ struct Reducer::Impl {
   std::vector<int64_t> entry_of;  // constructor index -> entry, -1 for skipped parameters
   std::vector<Bucket> buckets;
 
-  mutable std::mutex mu;  // the pass state below; hooks, finalize and the API calls
-  bool sync = true;
+  std::atomic<bool> sync{true};  // read by the hooks; set from any thread without waiting for a running pass
+  mutable std::mutex mu;         // the pass state below; hooks, finalize and the API calls
   bool pass_active = false;
   uint64_t pass_id = 0;
   std::thread::id pass_thread;
@@ -606,15 +607,9 @@ void Reducer::prepare_for_backward(const std::vector<Tensor>& outputs) {
     if (!reached.count(s.entries[e].param.autograd_meta().get())) s.unreachable.push_back(static_cast<int64_t>(e));
 }
 
-void Reducer::set_require_backward_grad_sync(bool on) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  impl_->sync = on;
-}
+void Reducer::set_require_backward_grad_sync(bool on) { impl_->sync = on; }
 
-bool Reducer::require_backward_grad_sync() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->sync;
-}
+bool Reducer::require_backward_grad_sync() const { return impl_->sync; }
 
 void Reducer::set_comm_hook(CommHook hook) {
   Impl& s = *impl_;
