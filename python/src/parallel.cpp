@@ -47,6 +47,7 @@ py::dict stats_dict(const parallel::StepStats& s) {
   d["world_size"] = s.world_size;
   d["buckets"] = buckets;
   d["num_buckets"] = s.buckets.size();
+  d["first_grad_after_forward_s"] = s.first_grad_after_forward_s;
   d["backward_end_s"] = s.backward_end_s;
   d["wait_end_s"] = s.wait_end_s;
   d["launched_before_backward_end"] = s.launched_before_backward_end;

@@ -171,6 +171,9 @@ struct Reducer::Impl {
   std::thread::id pass_thread;
   std::weak_ptr<void> pass_token;  // alive while the pass's finalize() is still queued
   Clock::time_point t0;
+  Clock::time_point forward_end;  // the last prepare_for_backward
+  bool forward_end_valid = false;
+  double first_grad_after_forward = -1;  // of the running pass
   std::vector<uint8_t> ready, got_grad, used_since_sync;
   std::vector<int64_t> unreachable;  // from prepare_for_backward, for the next pass
   size_t next_launch = 0;
@@ -362,6 +365,8 @@ void Reducer::Impl::start_pass() {
   ++pass_id;
   pass_thread = std::this_thread::get_id();
   t0 = Clock::now();
+  first_grad_after_forward = forward_end_valid ? seconds(t0 - forward_end) : -1;
+  forward_end_valid = false;
   auto token = std::make_shared<int>(0);
   pass_token = token;
   autograd::queue_callback([w = self, token, id = pass_id] {
@@ -508,6 +513,7 @@ void Reducer::Impl::record_stats(Clock::time_point backward_end, Clock::time_poi
   const std::vector<Clock::time_point> done = watcher.wait_all();
   StepStats s;
   s.step = steps;
+  s.first_grad_after_forward_s = first_grad_after_forward;
   s.world_size = world;
   s.backward_end_s = seconds(backward_end - t0);
   s.wait_end_s = seconds(wait_end - t0);
@@ -584,6 +590,8 @@ Reducer::~Reducer() { impl_->shutdown(); }
 void Reducer::prepare_for_backward(const std::vector<Tensor>& outputs) {
   Impl& s = *impl_;
   std::lock_guard<std::mutex> lock(s.mu);
+  s.forward_end = Clock::now();
+  s.forward_end_valid = s.sync;  // a no_sync forward's stamp must not reach the next synchronised pass
   if (!s.sync || !s.tracking_unused()) return;
   // The parameters whose AccumulateGrad the outputs reach; the others get no gradient in this backward.
   std::unordered_set<const autograd::AutogradMeta*> reached;

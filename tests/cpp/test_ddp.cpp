@@ -393,7 +393,9 @@ TEST(Ddp, AllReducesStartBeforeBackwardEnds) {
     const Tensor x = full({64, 96}, 0.01 * (pg.rank() + 1));
     for (int step = 0; step < 3; ++step) {
       model->zero_grad();
-      mean(model->forward(x)).backward();
+      Tensor loss = mean(model->forward(x));
+      ddp.prepare_for_backward({loss});  // stamps the end of forward
+      loss.backward();
     }
     const parallel::StepStats s = ddp.last_step_stats();
     std::string line =
@@ -405,6 +407,7 @@ TEST(Ddp, AllReducesStartBeforeBackwardEnds) {
     EXPECT_GE(s.launched_before_backward_end, 1) << line;
     EXPECT_LT(s.buckets[0].launch_s, s.backward_end_s) << line;
     EXPECT_TRUE(s.buckets[0].launched_before_backward_end);
+    EXPECT_GE(s.first_grad_after_forward_s, 0);
     EXPECT_GT(s.allreduce_s, 0);
     EXPECT_GE(s.hidden_fraction, 0);
     EXPECT_LE(s.hidden_fraction, 1);

@@ -218,7 +218,8 @@ def scenario_overlap():
     for _ in range(4):
         model.zero_grad()
         out = ddp(x)
-        (out * out).mean().backward()
+        loss = (out * out).mean()
+        loss.backward()
     stats = ddp.last_step_stats()
     print("STATS " + json.dumps(stats), flush=True)
     first = stats["buckets"][0]
@@ -226,6 +227,7 @@ def scenario_overlap():
     assert stats["launched_before_backward_end"] >= 1, stats
     assert first["launched_before_backward_end"] and first["launch_s"] < stats["backward_end_s"], stats
     assert 0 <= stats["hidden_fraction"] <= 1, stats
+    assert stats["first_grad_after_forward_s"] >= 0, stats  # DDP's forward stamped its end
 
 
 def scenario_raise():

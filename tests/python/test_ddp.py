@@ -34,7 +34,8 @@ def test_all_reduces_start_before_backward_ends():
     stats = [json.loads(line[len("STATS "):]) for _, out in results for line in out.splitlines()
              if line.startswith("STATS ")]
     summary = "; ".join(
-        f"rank {r}: first bucket launched at {s['buckets'][0]['launch_s'] * 1e3:.3f} ms, backward ended at "
+        f"rank {r}: first gradient {s['first_grad_after_forward_s'] * 1e3:.3f} ms after forward, "
+        f"first bucket launched at {s['buckets'][0]['launch_s'] * 1e3:.3f} ms, backward ended at "
         f"{s['backward_end_s'] * 1e3:.3f} ms, {s['launched_before_backward_end']}/{s['num_buckets']} buckets "
         f"launched before it, hidden fraction {s['hidden_fraction']:.2f}" for r, s in enumerate(stats))
     assert len(stats) == 2, describe(results)

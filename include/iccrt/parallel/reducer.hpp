@@ -67,8 +67,11 @@ struct StepStats {
   int64_t step = 0;  // synchronised backward passes so far
   int world_size = 1;
   std::vector<BucketStats> buckets;  // in bucket (= launch) order
-  double backward_end_s = 0;         // the backward pass finished its last node
-  double wait_end_s = 0;             // the reducer's waits for the all-reduces returned
+  // From the end of forward (prepare_for_backward) to the first ready gradient; -1 when prepare_for_backward was
+  // not called before this pass. Most of backward's compute normally lies in between.
+  double first_grad_after_forward_s = -1;
+  double backward_end_s = 0;  // the backward pass finished its last node
+  double wait_end_s = 0;      // the reducer's waits for the all-reduces returned
   int64_t launched_before_backward_end = 0;
   // Time the group spent on this step's bucket all-reduces: bucket i runs from max(its launch, the end of bucket
   // i - 1) to its completion, since one group runs its ops in order.
@@ -90,9 +93,10 @@ class ICCRT_API Reducer {
   Reducer(const Reducer&) = delete;
   Reducer& operator=(const Reducer&) = delete;
 
-  // With find_unused_parameters (or static_graph's first step): walks the autograd graph from the forward's
-  // outputs and notes the parameters it cannot reach, so that the next backward marks them ready at its start
-  // instead of holding their buckets back to its end. A no-op otherwise, and while synchronisation is off.
+  // Call when forward has produced `outputs`. Stamps the end of forward (StepStats::first_grad_after_forward_s).
+  // With find_unused_parameters (or static_graph's first step) it also walks the autograd graph from the outputs
+  // and notes the parameters it cannot reach, so that the next backward marks them ready at its start instead of
+  // holding their buckets back to its end. Does nothing while synchronisation is off.
   void prepare_for_backward(const std::vector<Tensor>& outputs);
 
   // Off: backward passes only accumulate into .grad (no_sync); the next synchronised pass reduces the sum.

@@ -137,9 +137,11 @@ class DistributedDataParallel(Module):
             if buffers:
                 _C._parallel.broadcast_coalesced(self.process_group, buffers, 0)
         out = self.module(*inputs, **kwargs)
-        if (self.find_unused_parameters or self.static_graph) and is_grad_enabled() and \
-                self._reducer.require_backward_grad_sync:
-            self._reducer.prepare_for_backward(_output_tensors(out, []))
+        if is_grad_enabled() and self._reducer.require_backward_grad_sync:
+            # Stamps the end of forward for last_step_stats(); walks the graph only when unused parameters are
+            # tracked.
+            tracked = self.find_unused_parameters or self.static_graph
+            self._reducer.prepare_for_backward(_output_tensors(out, []) if tracked else [])
         return out
 
     @contextlib.contextmanager
@@ -180,7 +182,8 @@ class DistributedDataParallel(Module):
         """The overlap record of the last synchronised backward pass: per bucket (in launch order) its size,
         when its all-reduce started and completed; when the backward pass ended; how many buckets were launched
         before that; the all-reduce time and the fraction of it hidden behind the backward pass. Times in seconds
-        since the first gradient of that pass was ready."""
+        since the first gradient of that pass was ready; first_grad_after_forward_s: from the end of forward to
+        that first gradient (docs/ddp.md)."""
         return self._reducer.last_step_stats()
 
     def bucket_parameter_names(self):
